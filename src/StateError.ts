@@ -1,0 +1,94 @@
+/**
+ * The typed failures of the state library. Every expected failure is one of
+ * these three classes, so callers can `Effect.catchTag` each by name; nothing
+ * expected surfaces as a defect.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Schema from "effect/Schema"
+
+/**
+ * The state file (or a string handed to `Schema.decode`) is not a valid
+ * state. The file is never modified when this is raised: a corrupt file is
+ * kept byte for byte so a person can repair it.
+ *
+ * - `path`: the file, when the text came from one.
+ * - `jsonPath`: where in the document, e.g. `jobs["job-1"].changes[0].commits`
+ *   (`$` is the document itself).
+ * - `expected` / `found`: what the codec wanted and what it saw.
+ * - `line` / `column`: 1-based position, for syntax errors.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CorruptStateFile extends Schema.TaggedError<CorruptStateFile>("@incrementum/state/CorruptStateFile")(
+  "CorruptStateFile",
+  {
+    path: Schema.optional(Schema.String),
+    jsonPath: Schema.String,
+    expected: Schema.String,
+    found: Schema.String,
+    line: Schema.optional(Schema.Number),
+    column: Schema.optional(Schema.Number)
+  }
+) {
+  override get message(): string {
+    const where = this.line === undefined ? "" : `:${this.line}:${this.column ?? 1}`
+    const file = this.path === undefined ? "state" : `${this.path}${where}`
+    const at = this.jsonPath === "$" ? "" : ` at ${this.jsonPath}`
+    return `corrupt ${file}${at}: expected ${this.expected}, found ${this.found}`
+  }
+}
+
+/**
+ * The operating system refused a file operation (read, open, write, fsync,
+ * rename, mkdir, ...). `operation` names the step that failed, so a failed
+ * write says whether it was the temp file's write, its fsync, the rename or
+ * the directory fsync. Whatever step fails, the previous state file is left
+ * intact and no temp file is left behind.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StateIoError extends Schema.TaggedError<StateIoError>("@incrementum/state/StateIoError")(
+  "StateIoError",
+  {
+    operation: Schema.String,
+    path: Schema.String,
+    reason: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {
+  override get message(): string {
+    return `${this.operation} ${this.path}: ${this.reason}`
+  }
+}
+
+/**
+ * The exclusive lock on `state.lock` was not obtained within the configured
+ * timeout, because another process (a Go `ii` command, another service) held
+ * it for that long.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LockTimeout extends Schema.TaggedError<LockTimeout>("@incrementum/state/LockTimeout")(
+  "LockTimeout",
+  {
+    path: Schema.String,
+    waitedMillis: Schema.Number
+  }
+) {
+  override get message(): string {
+    return `timed out after ${Duration.format(Duration.millis(this.waitedMillis))} waiting for the lock on ${this.path}`
+  }
+}
+
+/**
+ * Any failure of the store itself (not of a caller's update function).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type StateError = CorruptStateFile | StateIoError | LockTimeout

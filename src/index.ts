@@ -1,0 +1,26 @@
+/**
+ * The incrementum state file as an Effect library.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * The state's data model and the byte-exact codec shared with the Go tool.
+ *
+ * @since 0.1.0
+ */
+export * as Schema from "./Schema.js"
+
+/**
+ * The typed failures: corruption, I/O and lock timeout.
+ *
+ * @since 0.1.0
+ */
+export * as StateError from "./StateError.js"
+
+/**
+ * Lossless RFC 3339 timestamps with nanoseconds and their written offset.
+ *
+ * @since 0.1.0
+ */
+export * as Timestamp from "./Timestamp.js"
