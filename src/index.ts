@@ -24,3 +24,17 @@ export * as StateError from "./StateError.js"
  * @since 0.1.0
  */
 export * as Timestamp from "./Timestamp.js"
+
+/**
+ * The exclusive flock on `state.lock`, shared with the Go tool.
+ *
+ * @since 0.1.0
+ */
+export * as Lock from "./Lock.js"
+
+/**
+ * The `StateStore` service and its layers.
+ *
+ * @since 0.1.0
+ */
+export * as Store from "./Store.js"

@@ -1,0 +1,184 @@
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { dual } from "effect/Function"
+import * as Scope from "effect/Scope"
+import koffi from "koffi"
+import { LockTimeout, StateIoError } from "../StateError.js"
+
+const LOCK_EX = 2
+const LOCK_NB = 4
+const LOCK_UN = 8
+const EINTR = 4
+const EWOULDBLOCK = 11
+
+interface Flock {
+  (fd: number, operation: number): number
+  async(fd: number, operation: number, callback: (error: unknown, result: number) => void): void
+}
+
+let flockFn: Flock | undefined
+const flock = (): Flock => flockFn ??= koffi.load(null).func("int flock(int, int)") as unknown as Flock
+
+/** flock(2) that cannot block: retried on EINTR; returns 0, or the errno. */
+const flockNow = (fd: number, operation: number): number => {
+  for (;;) {
+    if (flock()(fd, operation) === 0) return 0
+    const errno = koffi.errno()
+    if (errno !== EINTR) return errno
+  }
+}
+
+/**
+ * An open lock file and, once the lock is contended, the blocking
+ * `flock(LOCK_EX)` parked on a pool thread for it. It outlives the fiber
+ * that started it when that fiber is interrupted: the next waiter of this
+ * process adopts it instead of parking a second thread.
+ */
+class Attempt {
+  /** Called when the parked flock returns; absent while no fiber waits for it. */
+  waiter: ((exit: Exit.Exit<void, StateIoError>) => void) | undefined
+  parked = false
+
+  constructor(
+    readonly lockPath: string,
+    readonly fd: number,
+    readonly closeFile: Effect.Effect<void>
+  ) {}
+
+  /** Starts the blocking call. Only one runs per lock file per process. */
+  park(slot: Slot): void {
+    this.parked = true
+    flock().async(this.fd, LOCK_EX, (error, result) => {
+      this.parked = false
+      // Pool threads do not report errno; a failed call (EINTR, in practice) is simply made again.
+      if (error === null && result !== 0 && this.waiter !== undefined) return this.park(slot)
+      const exit: Exit.Exit<void, StateIoError> = error === null && result === 0
+        ? Exit.void
+        : Exit.fail(
+          new StateIoError({ operation: "flock", path: this.lockPath, reason: String(error ?? `returned ${result}`) })
+        )
+      const waiter = this.waiter
+      this.waiter = undefined
+      if (slot.attempt === this) slot.attempt = undefined
+      if (waiter !== undefined) return waiter(exit)
+      // Nobody wants the lock any more (the waiter was interrupted or timed out): let it go at once.
+      if (Exit.isSuccess(exit)) flockNow(this.fd, LOCK_UN)
+      Effect.runFork(this.closeFile)
+    })
+  }
+}
+
+/** Per lock file: the in-process queue and the outstanding parked attempt, if any. */
+interface Slot {
+  readonly queue: Effect.Semaphore
+  attempt: Attempt | undefined
+}
+
+const slots = new Map<string, Slot>()
+
+const slotFor = (lockPath: string): Slot => {
+  let slot = slots.get(lockPath)
+  if (slot === undefined) {
+    slot = { queue: Effect.unsafeMakeSemaphore(1), attempt: undefined }
+    slots.set(lockPath, slot)
+  }
+  return slot
+}
+
+/** Opens (creating, 0644) the lock file in a scope of its own: a parked attempt may outlive the caller's. */
+const openLockFile = (lockPath: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const scope = yield* Scope.make()
+    const file = yield* fs.open(lockPath, { flag: "a+", mode: 0o644 }).pipe(
+      Scope.extend(scope),
+      Effect.onError(() => Scope.close(scope, Exit.void)),
+      Effect.mapError((cause) =>
+        new StateIoError({
+          operation: "open lock",
+          path: lockPath,
+          reason: cause._tag === "SystemError" ? `${cause.reason}: ${cause.description ?? cause.message}` : cause.message,
+          cause
+        })
+      )
+    )
+    return new Attempt(lockPath, file.fd, Scope.close(scope, Exit.void))
+  })
+
+/** Waits for `attempt`'s parked flock, leaving it parked (for the next waiter) if interrupted. */
+const awaitParked = (slot: Slot, attempt: Attempt) =>
+  Effect.async<void, StateIoError>((resume) => {
+    attempt.waiter = resume
+    if (!attempt.parked) attempt.park(slot)
+    return Effect.sync(() => {
+      if (attempt.waiter === resume) attempt.waiter = undefined
+    })
+  })
+
+type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
+/**
+ * Takes the lock while holding the in-process queue, uninterruptible except
+ * while waiting for the parked call; returns the attempt that holds it.
+ */
+const lockFile = (lockPath: string, slot: Slot, restore: Restore) =>
+  Effect.gen(function*() {
+    const adopted = slot.attempt
+    if (adopted !== undefined) {
+      yield* restore(awaitParked(slot, adopted))
+      return adopted
+    }
+    const attempt = yield* openLockFile(lockPath)
+    const errno = flockNow(attempt.fd, LOCK_EX | LOCK_NB)
+    if (errno === 0) return attempt
+    if (errno !== EWOULDBLOCK) {
+      yield* attempt.closeFile
+      return yield* new StateIoError({ operation: "flock", path: lockPath, reason: `errno ${errno}` })
+    }
+    slot.attempt = attempt
+    yield* restore(awaitParked(slot, attempt))
+    return attempt
+  })
+
+const release = (attempt: Attempt) =>
+  Effect.suspend(() => {
+    flockNow(attempt.fd, LOCK_UN)
+    return attempt.closeFile
+  })
+
+export const acquire = (lockPath: string, timeout: Duration.Duration) => {
+  const slot = slotFor(lockPath)
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const scope = yield* Effect.scope
+      yield* restore(slot.queue.take(1))
+      // Added first, so it runs last: the next fiber of this process finds the file already unlocked.
+      yield* Scope.addFinalizer(scope, slot.queue.release(1))
+      const attempt = yield* lockFile(lockPath, slot, restore)
+      yield* Scope.addFinalizer(scope, release(attempt))
+    })
+  ).pipe(
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () => new LockTimeout({ path: lockPath, waitedMillis: Duration.toMillis(timeout) })
+    }),
+    Effect.withSpan("Lock.acquire", { attributes: { lockPath } })
+  )
+}
+
+export const withLock = (
+  acquireLock: (
+    lockPath: string,
+    options?: { readonly timeout?: Duration.DurationInput }
+  ) => Effect.Effect<void, LockTimeout | StateIoError, Scope.Scope | FileSystem.FileSystem>
+) =>
+  dual(
+    (args) => Effect.isEffect(args[0]),
+    <A, E, R>(
+      effect: Effect.Effect<A, E, R>,
+      lockPath: string,
+      options?: { readonly timeout?: Duration.DurationInput }
+    ) => Effect.scoped(Effect.zipRight(acquireLock(lockPath, options), effect))
+  ) as any

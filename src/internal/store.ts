@@ -1,0 +1,269 @@
+import type * as PlatformError from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import * as os from "node:os"
+import * as Lock from "../Lock.js"
+import type * as Schema from "../Schema.js"
+import type { StateStoreService } from "../Store.js"
+import { CorruptStateFile, type StateError, StateIoError } from "../StateError.js"
+import * as codec from "./codec.js"
+
+/** `$HOME/.local/state/incrementum`, the Go tool's default. */
+export const defaultDir = (): string => `${os.homedir()}/.local/state/incrementum`
+
+/** Node's FileSystem and Path, for `layerNode`. */
+export const nodeServices = Layer.merge(NodeFileSystem.layer, NodePath.layer)
+
+/**
+ * A file whose modification time is this close to "now" may still be
+ * replaced within the same timestamp tick (coarse kernel clocks, 1-2 s on
+ * some file systems), possibly by a file of the same size that reuses the
+ * inode number. Its stat is then not proof that the content is unchanged,
+ * so it is re-read and compared byte for byte (still without re-decoding).
+ */
+const racyWindowMillis = 2_000
+
+const TEMP_FILE = /^state\.json\.tmp\d+$/
+
+/** What this process last knew of the file. */
+interface Snapshot {
+  /** dev, inode, size and mtime of the file the bytes came from; "" for an absent file. */
+  readonly stamp: string
+  /** Whether `stamp` alone proves the file unchanged (see `racyWindowMillis`). */
+  readonly trusted: boolean
+  readonly bytes: Uint8Array | undefined
+  readonly state: Schema.State
+  readonly hadLegacyPrompt: boolean
+}
+
+const stampOf = (info: FileSystem.File.Info): string =>
+  `${info.dev}:${Option.getOrElse(info.ino, () => -1)}:${info.size}:${
+    Option.match(info.mtime, { onNone: () => -1, onSome: (d) => d.getTime() })
+  }`
+
+const isTrusted = (info: FileSystem.File.Info, now: number): boolean =>
+  Option.match(info.mtime, { onNone: () => false, onSome: (d) => now - d.getTime() > racyWindowMillis })
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
+
+const isNotFound = (e: PlatformError.PlatformError) => e._tag === "SystemError" && e.reason === "NotFound"
+
+const ioError = (operation: string, path: string) => (cause: PlatformError.PlatformError) =>
+  new StateIoError({
+    operation,
+    path,
+    reason: cause._tag === "SystemError" ? `${cause.reason}: ${cause.description ?? cause.message}` : cause.message,
+    cause
+  })
+
+/** Builds the file-backed store (see `Store.make`). */
+export const make = Effect.fnUntraced(function*(options?: {
+  readonly dir?: string
+  readonly lockTimeout?: import("effect/Duration").DurationInput
+}) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const dir = path.resolve(options?.dir ?? defaultDir())
+  const statePath = path.join(dir, "state.json")
+  const lockPath = path.join(dir, "state.lock")
+  const lockOptions = options?.lockTimeout === undefined ? {} : { timeout: options.lockTimeout }
+
+  let snapshot: Snapshot | undefined
+
+  const absent: Snapshot = { stamp: "", trusted: false, bytes: undefined, state: codec.emptyState, hadLegacyPrompt: false }
+
+  /** Reads a whole file of the size its stat gave; a file that grows meanwhile is being rewritten in place, which no well-behaved writer does. */
+  const readAll = (file: FileSystem.File, size: number) =>
+    Effect.gen(function*() {
+      const buffer = Buffer.allocUnsafe(size)
+      let offset = 0
+      while (offset < size) {
+        const n = Number(yield* file.read(buffer.subarray(offset)))
+        if (n === 0) break
+        offset += n
+      }
+      if (offset === size && Number(yield* file.read(Buffer.allocUnsafe(1))) > 0) {
+        return yield* new StateIoError({ operation: "read", path: statePath, reason: "the file changed while being read" })
+      }
+      return buffer.subarray(0, offset)
+    })
+
+  /** Reads and decodes the file, reusing the last decoded state when the bytes are the same. */
+  const readSnapshot = (seen: Snapshot | undefined) =>
+    Effect.gen(function*() {
+      const file = yield* fs.open(statePath, { flag: "r" }).pipe(
+        Effect.map(Option.some),
+        Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
+        Effect.mapError(ioError("open", statePath))
+      )
+      if (Option.isNone(file)) return absent
+      // The stat of the open file describes exactly the bytes read from it, even if a writer renames a new file in meanwhile.
+      const opened = yield* file.value.stat.pipe(Effect.mapError(ioError("stat", statePath)))
+      const bytes = yield* readAll(file.value, Number(opened.size)).pipe(
+        Effect.catchTag("SystemError", "BadArgument", (e) => Effect.fail(ioError("read", statePath)(e)))
+      )
+      const stamp = stampOf(opened)
+      const trusted = isTrusted(opened, yield* Clock.currentTimeMillis)
+      if (seen?.bytes !== undefined && sameBytes(seen.bytes, bytes)) return { ...seen, stamp, trusted }
+      const decoded = codec.decode(bytes, statePath)
+      if (Either.isLeft(decoded)) return yield* decoded.left
+      const { hadLegacyPrompt, state } = decoded.right
+      return { stamp, trusted, bytes, state, hadLegacyPrompt }
+    }).pipe(Effect.scoped)
+
+  /** The file's current content: from memory when its stat proves it unchanged. */
+  const current: Effect.Effect<Snapshot, CorruptStateFile | StateIoError> = Effect.gen(function*() {
+    const info = yield* fs.stat(statePath).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
+      Effect.mapError(ioError("stat", statePath))
+    )
+    if (Option.isNone(info)) return snapshot = absent
+    if (info.value.type !== "File") {
+      return yield* new StateIoError({ operation: "read", path: statePath, reason: `not a regular file (${info.value.type})` })
+    }
+    const seen = snapshot
+    if (seen !== undefined && seen.trusted && seen.stamp === stampOf(info.value)) return seen
+    return snapshot = yield* readSnapshot(seen)
+  })
+
+  /** Removes temp files left by writers that died; only called under the lock, when no well-behaved writer has one open. */
+  const removeStaleTempFiles = Effect.gen(function*() {
+    const names = yield* fs.readDirectory(dir).pipe(Effect.mapError(ioError("list", dir)))
+    for (const name of names) {
+      if (!TEMP_FILE.test(name)) continue
+      const stale = path.join(dir, name)
+      yield* fs.remove(stale).pipe(
+        Effect.catchIf(isNotFound, () => Effect.void),
+        Effect.mapError(ioError("remove stale temp file", stale))
+      )
+    }
+  })
+
+  /** Creates `state.json.tmp<digits>` exclusively, as Go's os.CreateTemp does. */
+  const createTemp = Effect.gen(function*() {
+    for (let attempt = 0;; attempt++) {
+      const name = path.join(dir, `state.json.tmp${yield* Random.nextIntBetween(0, 4_294_967_295)}`)
+      const opened = yield* fs.open(name, { flag: "wx", mode: 0o600 }).pipe(
+        Effect.map((file) => ({ file, name })),
+        Effect.catchIf(
+          (e) => e._tag === "SystemError" && e.reason === "AlreadyExists" && attempt < 100,
+          () => Effect.succeed(undefined)
+        ),
+        Effect.mapError(ioError("create temp file", name))
+      )
+      if (opened !== undefined) return opened
+    }
+  })
+
+  /** Replaces the file with `bytes`: temp file, fsync, rename, directory fsync. Under the lock. */
+  const writeAtomically = (bytes: Uint8Array) =>
+    Effect.gen(function*() {
+      yield* removeStaleTempFiles
+      let renamed = false
+      const temp = yield* Effect.acquireRelease(createTemp, ({ name }) =>
+        renamed ? Effect.void : fs.remove(name).pipe(Effect.ignore))
+      yield* temp.file.writeAll(bytes).pipe(Effect.mapError(ioError("write temp file", temp.name)))
+      yield* temp.file.sync.pipe(Effect.mapError(ioError("fsync temp file", temp.name)))
+      yield* fs.rename(temp.name, statePath).pipe(Effect.mapError(ioError("rename temp file", statePath)))
+      renamed = true
+      // Without this fsync the rename may not survive a power loss, leaving an empty or old file.
+      yield* Effect.scoped(Effect.flatMap(
+        fs.open(dir, { flag: "r" }),
+        (handle) => handle.sync
+      )).pipe(Effect.mapError(ioError("fsync directory", dir)))
+      return yield* fs.stat(statePath).pipe(Effect.mapError(ioError("stat", statePath)))
+    }).pipe(Effect.scoped, Effect.uninterruptible)
+
+  const ensureDir = fs.makeDirectory(dir, { recursive: true, mode: 0o755 }).pipe(
+    Effect.mapError(ioError("create directory", dir))
+  )
+
+  const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.zipRight(
+      ensureDir,
+      Effect.scoped(Effect.zipRight(Lock.acquire(lockPath, lockOptions), effect))
+    ).pipe(Effect.provideService(FileSystem.FileSystem, fs))
+
+  /** Writes `next` unless it is what the file already holds. Under the lock. */
+  const commit = (seen: Snapshot, next: Schema.State) =>
+    Effect.gen(function*() {
+      if (next === seen.state && !seen.hadLegacyPrompt) return
+      const bytes = Buffer.from(codec.encode(next), "utf8")
+      if (seen.bytes !== undefined && sameBytes(seen.bytes, bytes)) return
+      const info = yield* writeAtomically(bytes)
+      snapshot = {
+        stamp: stampOf(info),
+        trusted: isTrusted(info, yield* Clock.currentTimeMillis),
+        bytes,
+        state: next,
+        hadLegacyPrompt: false
+      }
+    })
+
+  const modifyEffect = <A, E, R>(
+    f: (state: Schema.State) => Effect.Effect<readonly [A, Schema.State], E, R>
+  ): Effect.Effect<A, E | StateError, R> =>
+    withLock(Effect.gen(function*() {
+      const seen = yield* current
+      const [result, next] = yield* f(seen.state)
+      yield* commit(seen, next)
+      return result
+    }))
+
+  const service: StateStoreService = {
+    load: Effect.gen(function*() {
+      const seen = yield* current
+      if (!seen.hadLegacyPrompt) return seen.state
+      // Go rewrites without the lock, which can clobber a concurrent update; this rewrite holds it.
+      return yield* modifyEffect((state) => Effect.succeed([state, state] as const))
+    }).pipe(Effect.withSpan("StateStore.load")),
+    save: Effect.fn("StateStore.save")((state: Schema.State) =>
+      withLock(Effect.flatMap(current, (seen) => commit(seen, state)))
+    ),
+    update: Effect.fn("StateStore.update")((f: (state: Schema.State) => Schema.State) =>
+      modifyEffect((state) => Effect.sync(() => [undefined, f(state)] as const))
+    ),
+    updateEffect: Effect.fn("StateStore.updateEffect")(<E, R>(f: (state: Schema.State) => Effect.Effect<Schema.State, E, R>) =>
+      modifyEffect((state) => Effect.map(f(state), (next) => [undefined, next] as const))
+    ),
+    modify: Effect.fn("StateStore.modify")(<A>(f: (state: Schema.State) => readonly [A, Schema.State]) =>
+      modifyEffect((state) => Effect.sync(() => f(state)))
+    ),
+    modifyEffect: Effect.fn("StateStore.modifyEffect")(modifyEffect)
+  }
+  return service
+})
+
+/** Builds the in-memory store (see `Store.layerMemory`). */
+export const makeMemory = (initial: Schema.State = codec.emptyState): Effect.Effect<StateStoreService> =>
+  Effect.gen(function*() {
+    let state = initial
+    const mutex = yield* Effect.makeSemaphore(1)
+    const modifyEffect = <A, E, R>(
+      f: (state: Schema.State) => Effect.Effect<readonly [A, Schema.State], E, R>
+    ): Effect.Effect<A, E, R> =>
+      mutex.withPermits(1)(Effect.suspend(() =>
+        Effect.map(f(state), ([result, next]) => {
+          state = next
+          return result
+        })
+      ))
+    return {
+      load: Effect.sync(() => state),
+      save: (next) => modifyEffect(() => Effect.succeed([undefined, next] as const)),
+      update: (f) => modifyEffect((s) => Effect.sync(() => [undefined, f(s)] as const)),
+      updateEffect: (f) => modifyEffect((s) => Effect.map(f(s), (next) => [undefined, next] as const)),
+      modify: (f) => modifyEffect((s) => Effect.sync(() => f(s))),
+      modifyEffect
+    }
+  })
