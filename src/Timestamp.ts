@@ -58,9 +58,38 @@ export type Timestamp = string & Brand.Brand<"Timestamp">
  * @category guards
  */
 export const isCanonical = (text: string): boolean => {
-  const m = CANONICAL.exec(text)
-  return m !== null && (m[7] === undefined || m[7].length <= 9) && m[8] !== "+00:00" && m[8] !== "-00:00" &&
-    validDateTime(m)
+  // Hand-rolled rather than a regex: the codec checks every timestamp of the file with it.
+  const n = text.length
+  if (n < 20 || n > 35) return false
+  const d = (i: number) => {
+    const c = text.charCodeAt(i) - 48
+    return c >= 0 && c <= 9 ? c : -1e6 // makes any number it is part of negative
+  }
+  const year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3)
+  const month = d(5) * 10 + d(6)
+  const day = d(8) * 10 + d(9)
+  const hour = d(11) * 10 + d(12)
+  const minute = d(14) * 10 + d(15)
+  const second = d(17) * 10 + d(18)
+  if (
+    year < 0 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour < 0 || hour > 23 ||
+    minute < 0 || minute > 59 || second < 0 || second > 59 || text.charCodeAt(4) !== 45 ||
+    text.charCodeAt(7) !== 45 || text.charCodeAt(10) !== 84 || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58
+  ) return false
+  let i = 19
+  if (text.charCodeAt(i) === 46) {
+    const start = ++i
+    while (i < n && d(i) >= 0) i++
+    const digits = i - start
+    if (digits === 0 || digits > 9 || text.charCodeAt(i - 1) === 48) return false
+  }
+  if (i === n - 1) return text.charCodeAt(i) === 90
+  if (i !== n - 6) return false
+  const sign = text.charCodeAt(i)
+  const offsetHour = d(i + 1) * 10 + d(i + 2)
+  const offsetMinute = d(i + 4) * 10 + d(i + 5)
+  return (sign === 43 || sign === 45) && text.charCodeAt(i + 3) === 58 && offsetHour >= 0 && offsetHour <= 23 &&
+    offsetMinute >= 0 && offsetMinute <= 59 && (offsetHour !== 0 || offsetMinute !== 0)
 }
 
 /**

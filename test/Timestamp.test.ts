@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Arbitrary from "effect/Arbitrary"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
@@ -87,6 +88,28 @@ describe("Timestamp values", () => {
     expect(S.decodeSync(Timestamp.TimestampFromString)("2026-01-15T10:23:45.10+00:00")).toBe("2026-01-15T10:23:45.1Z")
     expect(() => S.decodeSync(Timestamp.TimestampFromString)("yesterday")).toThrow()
   })
+
+  // The straightforward definition, to check the hand-rolled isCanonical against.
+  const reference = (text: string): boolean => {
+    const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{0,8}[1-9]))?(Z|[+-]\d\d:\d\d)$/.exec(text)
+    if (m === null) return false
+    const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number]
+    const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+    const zone = m[8]!
+    const zoneOk = zone === "Z" || (+zone.slice(1, 3) <= 23 && +zone.slice(4, 6) <= 59 && zone.slice(1) !== "00:00")
+    return days !== undefined && day >= 1 && day <= days && hour <= 23 && minute <= 59 && second <= 59 && zoneOk
+  }
+  const timestampLike = FastCheck.array(
+    FastCheck.constantFrom(..."0123456789-T:.Z+-z ", "00", "12", "23", "24", "29", "59", "60", "2024", "0001", "9999"),
+    { maxLength: 20 }
+  ).map((parts) => parts.join(""))
+  const mutated = FastCheck.tuple(Arbitrary.make(Timestamp.Timestamp), FastCheck.nat(), FastCheck.constantFrom(..."0123456789-T:.Z+ "))
+    .map(([t, i, c]) => t.slice(0, i % t.length) + c + t.slice((i % t.length) + 1))
+
+  it.prop("isCanonical agrees with the regex definition", [FastCheck.oneof(timestampLike, mutated)], ([text]) => {
+    expect(Timestamp.isCanonical(text)).toBe(reference(text))
+  }, { fastCheck: { numRuns: 3000 } })
 
   it.prop("every generated timestamp is canonical", [FastCheck.constant(0), Timestamp.Timestamp], ([, t]) => {
     expect(Timestamp.isCanonical(t)).toBe(true)
