@@ -10,6 +10,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import * as internal from "./internal/store.js"
 import type * as Schema from "./Schema.js"
 import type { StateError } from "./StateError.js"
@@ -106,14 +107,15 @@ export const defaultDir: () => string = internal.defaultDir
 
 /**
  * Builds a file-backed store. Fails with nothing: the directory and files
- * are touched only by the operations.
+ * are touched only by the operations. The scope keeps open the one file
+ * handle the store uses to know the file unchanged; closing it releases it.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make: (
   options?: Options
-) => Effect.Effect<StateStoreService, never, FileSystem.FileSystem | Path.Path> = internal.make
+) => Effect.Effect<StateStoreService, never, FileSystem.FileSystem | Path.Path | Scope.Scope> = internal.make
 
 /**
  * The file-backed store, using the `FileSystem` and `Path` services you
@@ -123,7 +125,7 @@ export const make: (
  * @category layers
  */
 export const layer = (options?: Options): Layer.Layer<StateStore, never, FileSystem.FileSystem | Path.Path> =>
-  Layer.effect(StateStore, internal.make(options))
+  Layer.scoped(StateStore, internal.make(options))
 
 /**
  * The file-backed store on Node's file system, ready to use.

@@ -718,12 +718,14 @@ const compareUtf8 = (a: string, b: string): number => {
   return a.length - b.length
 }
 
-const HIGH = /[\ud800-\uffff]/
-
 const sortedKeys = (map: object): Array<string> => {
-  const keys = Object.keys(map).sort()
-  // The native sort's UTF-16 order is already byte order unless some key has a char at or above U+D800.
-  for (const key of keys) if (HIGH.test(key)) return keys.sort(compareUtf8)
+  const keys = Object.keys(map)
+  // Maps built by decode, or by spreading one, already list their keys in
+  // order (bar integer-like keys, which JavaScript puts first): check in
+  // one pass before paying for a sort.
+  for (let i = 1; i < keys.length; i++) {
+    if (compareUtf8(keys[i - 1]!, keys[i]!) >= 0) return keys.sort(compareUtf8)
+  }
   return keys
 }
 
@@ -875,35 +877,82 @@ const writeJob = (j: Schema.Job, depth: number): string => {
 }
 
 /**
- * The text of each map entry already encoded, keyed by the (immutable)
- * record object: an update that replaces one job re-encodes only that job.
+ * The UTF-8 bytes of each map entry already encoded, keyed by the
+ * (immutable) record object: an update that replaces one job re-encodes
+ * only that job, and the document is assembled with one memcpy per entry.
+ * (Concatenating cached strings instead builds a rope that costs more to
+ * flatten than the whole encode.)
  */
-const entryText = new WeakMap<object, string>()
+const entryBytes = new WeakMap<object, Buffer>()
 
-const writeMap = <A extends object>(map: { readonly [key: string]: A }, write: (a: A, depth: number) => string) => {
+/** Collects the output as text and cached byte chunks, then copies them once into one buffer. */
+class Chunks {
+  readonly parts: Array<string | Buffer> = []
+  pending = ""
+  size = 0
+  text(s: string): void {
+    this.pending += s
+  }
+  bytes(b: Buffer): void {
+    this.flush()
+    this.parts.push(b)
+    this.size += b.length
+  }
+  private flush(): void {
+    if (this.pending === "") return
+    this.parts.push(this.pending)
+    this.size += Buffer.byteLength(this.pending, "utf8")
+    this.pending = ""
+  }
+  done(): Buffer {
+    this.flush()
+    const out = Buffer.allocUnsafe(this.size)
+    let offset = 0
+    for (const part of this.parts) {
+      offset += typeof part === "string" ? out.write(part, offset, "utf8") : part.copy(out, offset)
+    }
+    return out
+  }
+}
+
+const writeMap = <A extends object>(
+  out: Chunks,
+  map: { readonly [key: string]: A },
+  write: (a: A, depth: number) => string
+) => {
   const keys = sortedKeys(map)
-  if (keys.length === 0) return "{}"
+  if (keys.length === 0) return out.text("{}")
   const d = indent(2)
-  let out = "{"
+  out.text("{")
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!
     const value = map[key]!
-    let text = entryText.get(value)
-    if (text === undefined) {
-      text = write(value, 2)
-      entryText.set(value, text)
+    let bytes = entryBytes.get(value)
+    if (bytes === undefined) {
+      bytes = Buffer.from(write(value, 2), "utf8")
+      entryBytes.set(value, bytes)
     }
-    out += (i === 0 ? d : "," + d) + quote(key) + ": " + text
+    out.text((i === 0 ? d : "," + d) + quote(key) + ": ")
+    out.bytes(bytes)
   }
-  return out + indent(1) + "}"
+  out.text(indent(1) + "}")
 }
 
-/** Encodes a state as the Go tool's bytes (see `Schema.encode`). */
-export const encode = (state: Schema.State): string => {
+/** Encodes a state as the Go tool's bytes, UTF-8 (see `Schema.encode`). */
+export const encodeBytes = (state: Schema.State): Buffer => {
   const d = indent(1)
-  const out = "{" + d + "\"repos\": " + writeMap(state.repos, writeRepo) +
-    "," + d + "\"workspaces\": " + writeMap(state.workspaces, writeWorkspace) +
-    "," + d + "\"opencode_sessions\": " + writeMap(state.opencodeSessions, writeSession) +
-    "," + d + "\"jobs\": " + writeMap(state.jobs, writeJob)
-  return close(out, state.unknownFields, 0)
+  const out = new Chunks()
+  out.text("{" + d + "\"repos\": ")
+  writeMap(out, state.repos, writeRepo)
+  out.text("," + d + "\"workspaces\": ")
+  writeMap(out, state.workspaces, writeWorkspace)
+  out.text("," + d + "\"opencode_sessions\": ")
+  writeMap(out, state.opencodeSessions, writeSession)
+  out.text("," + d + "\"jobs\": ")
+  writeMap(out, state.jobs, writeJob)
+  out.text(close("", state.unknownFields, 0))
+  return out.done()
 }
+
+/** Encodes a state as the Go tool's text (see `Schema.encode`). */
+export const encode = (state: Schema.State): string => encodeBytes(state).toString("utf8")

@@ -3,12 +3,13 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
 import * as os from "node:os"
 import * as Lock from "../Lock.js"
 import type * as Schema from "../Schema.js"
@@ -22,35 +23,33 @@ export const defaultDir = (): string => `${os.homedir()}/.local/state/incrementu
 /** Node's FileSystem and Path, for `layerNode`. */
 export const nodeServices = Layer.merge(NodeFileSystem.layer, NodePath.layer)
 
-/**
- * A file whose modification time is this close to "now" may still be
- * replaced within the same timestamp tick (coarse kernel clocks, 1-2 s on
- * some file systems), possibly by a file of the same size that reuses the
- * inode number. Its stat is then not proof that the content is unchanged,
- * so it is re-read and compared byte for byte (still without re-decoding).
- */
-const racyWindowMillis = 2_000
-
 const TEMP_FILE = /^state\.json\.tmp\d+$/
 
-/** What this process last knew of the file. */
+/**
+ * What this process last knew of the file.
+ *
+ * The snapshot keeps the file it was read from (or written as) open. While
+ * that handle is open the inode cannot be freed, so its number cannot be
+ * reused by another file: a later stat showing the same device and inode
+ * (and size and mtime) is the same file, unchanged, since every writer
+ * replaces the file by rename and none rewrites it in place. That makes
+ * "unchanged" a proof rather than a guess from timestamps, which coarse
+ * kernel clocks make unreliable.
+ */
 interface Snapshot {
-  /** dev, inode, size and mtime of the file the bytes came from; "" for an absent file. */
+  /** dev, inode, size and mtime of the file; "" for an absent file. */
   readonly stamp: string
-  /** Whether `stamp` alone proves the file unchanged (see `racyWindowMillis`). */
-  readonly trusted: boolean
   readonly bytes: Uint8Array | undefined
   readonly state: Schema.State
   readonly hadLegacyPrompt: boolean
+  /** Closes the handle that pins the inode. */
+  readonly release: Effect.Effect<void>
 }
 
 const stampOf = (info: FileSystem.File.Info): string =>
   `${info.dev}:${Option.getOrElse(info.ino, () => -1)}:${info.size}:${
     Option.match(info.mtime, { onNone: () => -1, onSome: (d) => d.getTime() })
   }`
-
-const isTrusted = (info: FileSystem.File.Info, now: number): boolean =>
-  Option.match(info.mtime, { onNone: () => false, onSome: (d) => now - d.getTime() > racyWindowMillis })
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
@@ -77,9 +76,23 @@ export const make = Effect.fnUntraced(function*(options?: {
   const lockPath = path.join(dir, "state.lock")
   const lockOptions = options?.lockTimeout === undefined ? {} : { timeout: options.lockTimeout }
 
+  const absent: Snapshot = {
+    stamp: "",
+    bytes: undefined,
+    state: codec.emptyState,
+    hadLegacyPrompt: false,
+    release: Effect.void
+  }
   let snapshot: Snapshot | undefined
 
-  const absent: Snapshot = { stamp: "", trusted: false, bytes: undefined, state: codec.emptyState, hadLegacyPrompt: false }
+  /** Makes `next` the known state of the file, closing the handle of the one it replaces. */
+  const remember = (next: Snapshot) =>
+    Effect.suspend(() => {
+      const previous = snapshot
+      snapshot = next
+      return previous === undefined || previous.release === next.release ? Effect.void : previous.release
+    }).pipe(Effect.as(next))
+  yield* Effect.addFinalizer(() => snapshot === undefined ? Effect.void : snapshot.release)
 
   /** Reads a whole file of the size its stat gave; a file that grows meanwhile is being rewritten in place, which no well-behaved writer does. */
   const readAll = (file: FileSystem.File, size: number) =>
@@ -97,44 +110,57 @@ export const make = Effect.fnUntraced(function*(options?: {
       return buffer.subarray(0, offset)
     })
 
+  /** Opens `path` in a scope of its own, which the snapshot closes when it is replaced. */
+  const openPinned = (path: string, options: FileSystem.OpenFileOptions) =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const file = yield* fs.open(path, options).pipe(
+        Scope.extend(scope),
+        Effect.onError(() => Scope.close(scope, Exit.void))
+      )
+      return { file, release: Scope.close(scope, Exit.void) }
+    })
+
   /** Reads and decodes the file, reusing the last decoded state when the bytes are the same. */
   const readSnapshot = (seen: Snapshot | undefined) =>
     Effect.gen(function*() {
-      const file = yield* fs.open(statePath, { flag: "r" }).pipe(
+      const opened = yield* openPinned(statePath, { flag: "r" }).pipe(
         Effect.map(Option.some),
         Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
         Effect.mapError(ioError("open", statePath))
       )
-      if (Option.isNone(file)) return absent
-      // The stat of the open file describes exactly the bytes read from it, even if a writer renames a new file in meanwhile.
-      const opened = yield* file.value.stat.pipe(Effect.mapError(ioError("stat", statePath)))
-      const bytes = yield* readAll(file.value, Number(opened.size)).pipe(
-        Effect.catchTag("SystemError", "BadArgument", (e) => Effect.fail(ioError("read", statePath)(e)))
-      )
-      const stamp = stampOf(opened)
-      const trusted = isTrusted(opened, yield* Clock.currentTimeMillis)
-      if (seen?.bytes !== undefined && sameBytes(seen.bytes, bytes)) return { ...seen, stamp, trusted }
-      const decoded = codec.decode(bytes, statePath)
-      if (Either.isLeft(decoded)) return yield* decoded.left
-      const { hadLegacyPrompt, state } = decoded.right
-      return { stamp, trusted, bytes, state, hadLegacyPrompt }
-    }).pipe(Effect.scoped)
+      if (Option.isNone(opened)) return absent
+      const { file, release } = opened.value
+      return yield* Effect.gen(function*() {
+        // The stat of the open file describes exactly the bytes read from it, even if a writer renames a new file in meanwhile.
+        const info = yield* file.stat.pipe(Effect.mapError(ioError("stat", statePath)))
+        const bytes = yield* readAll(file, Number(info.size)).pipe(
+          Effect.catchTag("SystemError", "BadArgument", (e) => Effect.fail(ioError("read", statePath)(e)))
+        )
+        const stamp = stampOf(info)
+        if (seen?.bytes !== undefined && sameBytes(seen.bytes, bytes)) return { ...seen, stamp, release }
+        const decoded = codec.decode(bytes, statePath)
+        if (Either.isLeft(decoded)) return yield* decoded.left
+        const { hadLegacyPrompt, state } = decoded.right
+        return { stamp, bytes, state, hadLegacyPrompt, release }
+      }).pipe(Effect.onError(() => release))
+    })
 
-  /** The file's current content: from memory when its stat proves it unchanged. */
+  /** The file's current content: from memory when its stat proves it unchanged (see `Snapshot`). */
   const current: Effect.Effect<Snapshot, CorruptStateFile | StateIoError> = Effect.gen(function*() {
     const info = yield* fs.stat(statePath).pipe(
       Effect.map(Option.some),
       Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
       Effect.mapError(ioError("stat", statePath))
     )
-    if (Option.isNone(info)) return snapshot = absent
+    if (Option.isNone(info)) return yield* remember(absent)
     if (info.value.type !== "File") {
       return yield* new StateIoError({ operation: "read", path: statePath, reason: `not a regular file (${info.value.type})` })
     }
     const seen = snapshot
-    if (seen !== undefined && seen.trusted && seen.stamp === stampOf(info.value)) return seen
-    return snapshot = yield* readSnapshot(seen)
-  })
+    if (seen !== undefined && seen.stamp === stampOf(info.value)) return seen
+    return yield* remember(yield* readSnapshot(seen))
+  }).pipe(Effect.uninterruptible)
 
   /** Removes temp files left by writers that died; only called under the lock, when no well-behaved writer has one open. */
   const removeStaleTempFiles = Effect.gen(function*() {
@@ -153,8 +179,8 @@ export const make = Effect.fnUntraced(function*(options?: {
   const createTemp = Effect.gen(function*() {
     for (let attempt = 0;; attempt++) {
       const name = path.join(dir, `state.json.tmp${yield* Random.nextIntBetween(0, 4_294_967_295)}`)
-      const opened = yield* fs.open(name, { flag: "wx", mode: 0o600 }).pipe(
-        Effect.map((file) => ({ file, name })),
+      const opened = yield* openPinned(name, { flag: "wx", mode: 0o600 }).pipe(
+        Effect.map((pinned) => ({ pinned, name })),
         Effect.catchIf(
           (e) => e._tag === "SystemError" && e.reason === "AlreadyExists" && attempt < 100,
           () => Effect.succeed(undefined)
@@ -165,24 +191,34 @@ export const make = Effect.fnUntraced(function*(options?: {
     }
   })
 
-  /** Replaces the file with `bytes`: temp file, fsync, rename, directory fsync. Under the lock. */
+  /**
+   * Replaces the file with `bytes`: temp file, fsync, rename, directory
+   * fsync. Under the lock. Returns the new file's stat and the handle that
+   * pins it, for the snapshot.
+   */
   const writeAtomically = (bytes: Uint8Array) =>
     Effect.gen(function*() {
       yield* removeStaleTempFiles
+      const { name, pinned } = yield* createTemp
       let renamed = false
-      const temp = yield* Effect.acquireRelease(createTemp, ({ name }) =>
-        renamed ? Effect.void : fs.remove(name).pipe(Effect.ignore))
-      yield* temp.file.writeAll(bytes).pipe(Effect.mapError(ioError("write temp file", temp.name)))
-      yield* temp.file.sync.pipe(Effect.mapError(ioError("fsync temp file", temp.name)))
-      yield* fs.rename(temp.name, statePath).pipe(Effect.mapError(ioError("rename temp file", statePath)))
-      renamed = true
-      // Without this fsync the rename may not survive a power loss, leaving an empty or old file.
-      yield* Effect.scoped(Effect.flatMap(
-        fs.open(dir, { flag: "r" }),
-        (handle) => handle.sync
-      )).pipe(Effect.mapError(ioError("fsync directory", dir)))
-      return yield* fs.stat(statePath).pipe(Effect.mapError(ioError("stat", statePath)))
-    }).pipe(Effect.scoped, Effect.uninterruptible)
+      return yield* Effect.gen(function*() {
+        const { file } = pinned
+        yield* file.writeAll(bytes).pipe(Effect.mapError(ioError("write temp file", name)))
+        yield* file.sync.pipe(Effect.mapError(ioError("fsync temp file", name)))
+        yield* fs.rename(name, statePath).pipe(Effect.mapError(ioError("rename temp file", statePath)))
+        renamed = true
+        // Without this fsync the rename may not survive a power loss, leaving an empty or old file.
+        yield* Effect.scoped(Effect.flatMap(fs.open(dir, { flag: "r" }), (handle) => handle.sync)).pipe(
+          Effect.mapError(ioError("fsync directory", dir))
+        )
+        const info = yield* file.stat.pipe(Effect.mapError(ioError("stat", statePath)))
+        return { info, release: pinned.release }
+      }).pipe(
+        Effect.onError(() =>
+          Effect.zipRight(pinned.release, renamed ? Effect.void : fs.remove(name).pipe(Effect.ignore))
+        )
+      )
+    }).pipe(Effect.uninterruptible)
 
   const ensureDir = fs.makeDirectory(dir, { recursive: true, mode: 0o755 }).pipe(
     Effect.mapError(ioError("create directory", dir))
@@ -198,16 +234,10 @@ export const make = Effect.fnUntraced(function*(options?: {
   const commit = (seen: Snapshot, next: Schema.State) =>
     Effect.gen(function*() {
       if (next === seen.state && !seen.hadLegacyPrompt) return
-      const bytes = Buffer.from(codec.encode(next), "utf8")
+      const bytes = codec.encodeBytes(next)
       if (seen.bytes !== undefined && sameBytes(seen.bytes, bytes)) return
-      const info = yield* writeAtomically(bytes)
-      snapshot = {
-        stamp: stampOf(info),
-        trusted: isTrusted(info, yield* Clock.currentTimeMillis),
-        bytes,
-        state: next,
-        hadLegacyPrompt: false
-      }
+      const { info, release } = yield* writeAtomically(bytes)
+      yield* remember({ stamp: stampOf(info), bytes, state: next, hadLegacyPrompt: false, release })
     })
 
   const modifyEffect = <A, E, R>(
