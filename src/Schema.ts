@@ -39,12 +39,7 @@ export type JsonValue = null | boolean | number | string | ReadonlyArray<JsonVal
   readonly [key: string]: JsonValue
 }
 
-/**
- * The schema of `JsonValue`.
- *
- * @since 0.1.0
- * @category schemas
- */
+/** Small JSON values; numbers are ones JSON round-trips exactly (no -0, no unsafe integers). */
 const jsonValueArbitrary: LazyArbitrary<JsonValue> = (fc) =>
   fc.letrec<{ value: JsonValue }>((tie) => ({
     value: fc.oneof(
@@ -59,6 +54,12 @@ const jsonValueArbitrary: LazyArbitrary<JsonValue> = (fc) =>
     )
   })).value
 
+/**
+ * The schema of `JsonValue`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const JsonValue: S.Schema<JsonValue> = S.suspend(() =>
   S.Union(
     S.Null,
@@ -108,6 +109,9 @@ const NonEmpty = S.String.pipe(S.minLength(1))
 // Enums. "" is Go's zero value: a record written with no status at all.
 
 /**
+ * The schema of `WorkspaceStatus`: the values Go writes, plus `""` (its zero value).
+ * Any other string is refused at decode.
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -121,6 +125,9 @@ export const WorkspaceStatus = S.Literal("available", "acquired", "")
 export type WorkspaceStatus = typeof WorkspaceStatus.Type
 
 /**
+ * The schema of `SessionStatus`: the values Go writes, plus `""` (its zero value).
+ * Any other string is refused at decode.
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -134,6 +141,9 @@ export const SessionStatus = S.Literal("active", "completed", "failed", "killed"
 export type SessionStatus = typeof SessionStatus.Type
 
 /**
+ * The schema of `JobStage`: the values Go writes, plus `""` (its zero value).
+ * Any other string is refused at decode.
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -148,6 +158,9 @@ export const JobStage = S.Literal("implementing", "testing", "reviewing", "commi
 export type JobStage = typeof JobStage.Type
 
 /**
+ * The schema of `JobStatus`: the values Go writes, plus `""` (its zero value).
+ * Any other string is refused at decode.
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -161,6 +174,9 @@ export const JobStatus = S.Literal("active", "completed", "failed", "abandoned",
 export type JobStatus = typeof JobStatus.Type
 
 /**
+ * The schema of `ReviewOutcome`: the values Go writes, plus `""` (its zero value).
+ * Any other string is refused at decode.
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -187,6 +203,8 @@ export const RepoInfo = S.Struct({
   unknownFields: unknownFields(["source_path"])
 }).annotations({ identifier: "RepoInfo" })
 /**
+ * The decoded `RepoInfo` (see the schema of the same name).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -227,6 +245,8 @@ export const WorkspaceInfo = S.Struct({
   ])
 }).annotations({ identifier: "WorkspaceInfo" })
 /**
+ * The decoded `WorkspaceInfo` (see the schema of the same name).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -265,6 +285,8 @@ export const OpencodeSession = S.Struct({
   ])
 }).annotations({ identifier: "OpencodeSession" })
 /**
+ * The decoded `OpencodeSession` (see the schema of the same name).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -284,6 +306,8 @@ export const JobReview = S.Struct({
   unknownFields: unknownFields(["outcome", "comments", "opencode_session_id", "reviewed_at"])
 }).annotations({ identifier: "JobReview" })
 /**
+ * The decoded `JobReview` (see the schema of the same name).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -313,6 +337,8 @@ export const JobCommit = S.Struct({
   ])
 }).annotations({ identifier: "JobCommit" })
 /**
+ * The decoded `JobCommit` (see the schema of the same name).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -333,6 +359,8 @@ export const JobChange = S.Struct({
   unknownFields: unknownFields(["change_id", "commits", "created_at"])
 }).annotations({ identifier: "JobChange" })
 /**
+ * The decoded `JobChange` (see the schema of the same name).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -350,6 +378,8 @@ export const JobOpencodeSession = S.Struct({
   unknownFields: unknownFields(["purpose", "id"])
 }).annotations({ identifier: "JobOpencodeSession" })
 /**
+ * The decoded `JobOpencodeSession` (see the schema of the same name).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -401,6 +431,8 @@ export const Job = S.Struct({
   ])
 }).annotations({ identifier: "Job" })
 /**
+ * The decoded `Job` (see the schema of the same name).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -423,6 +455,8 @@ export const State = S.Struct({
   unknownFields: unknownFields(["repos", "workspaces", "opencode_sessions", "jobs"])
 }).annotations({ identifier: "State" })
 /**
+ * The decoded `State` (see the schema of the same name).
+ *
  * @since 0.1.0
  * @category models
  */
