@@ -38,3 +38,10 @@ export * as Lock from "./Lock.js"
  * @since 0.1.0
  */
 export * as Store from "./Store.js"
+
+/**
+ * Repo naming and workspace-to-repo resolution.
+ *
+ * @since 0.1.0
+ */
+export * as Repo from "./Repo.js"
