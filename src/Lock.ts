@@ -75,3 +75,27 @@ export const withLock: {
     options?: LockOptions
   ): Effect.Effect<A, E | LockTimeout | StateIoError, Exclude<R, Scope.Scope> | FileSystem.FileSystem>
 } = internal.withLock((lockPath, options) => acquire(lockPath, options))
+
+/**
+ * How many blocking flock calls this process has parked on pool threads
+ * right now (at most one per lock file). One stays parked after a wait
+ * times out or is interrupted, until the kernel grants the lock, which it
+ * then releases at once. Node joins its pool threads when the process
+ * exits, so while one is parked even `process.exit` waits for it.
+ *
+ * @since 0.1.0
+ * @category process
+ */
+export const parkedCalls: () => number = internal.parkedCalls
+
+/**
+ * Ends the process at once with `code` (libc `_exit`), without waiting for
+ * parked flock calls: for one-shot programs (CLIs) whose lock wait timed
+ * out, e.g. `if (Lock.parkedCalls() > 0) Lock.exitImmediately(1)` at the
+ * end of `main`. Skips `exit` handlers; Node's stdout and stderr are
+ * already flushed (it writes them synchronously on Linux).
+ *
+ * @since 0.1.0
+ * @category process
+ */
+export const exitImmediately: (code: number) => never = internal.exitImmediately

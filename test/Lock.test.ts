@@ -134,10 +134,13 @@ describe("Lock", () => {
       yield* Fiber.interrupt(waiter)
     }))
     expect(Date.now() - started).toBeLessThan(5_000)
+    // The call stays parked on a pool thread, which would keep the process from exiting.
+    expect(Lock.parkedCalls()).toBe(1)
     await holder.release()
     // The call parked in the kernel gets the lock when python lets go, and must give it straight back.
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(await peerSees(lockPath)).toBe("free")
+    expect(Lock.parkedCalls()).toBe(0)
   })
 
   it("a waiter after an interrupted one adopts its parked call and gets the lock", async () => {

@@ -30,6 +30,30 @@ const flockNow = (fd: number, operation: number): number => {
   }
 }
 
+let parked = 0
+
+/**
+ * How many flock calls are parked on pool threads right now. Node joins its
+ * pool threads when the process exits, so while one is parked (after a wait
+ * timed out or was interrupted, until the kernel grants the lock) even
+ * `process.exit` waits for it.
+ */
+export const parkedCalls = (): number => parked
+
+let exitFn: ((code: number) => void) | undefined
+
+/**
+ * Ends the process at once with `code` (libc `_exit`), without joining pool
+ * threads: for a one-shot program that must not hang on a parked flock.
+ * Output written to stdout and stderr is already flushed: on Linux, Node
+ * writes both synchronously to files, pipes and terminals.
+ */
+export const exitImmediately = (code: number): never => {
+  exitFn ??= koffi.load(null).func("void _exit(int)") as unknown as (code: number) => void
+  exitFn(code)
+  throw new Error("unreachable: _exit returned")
+}
+
 /**
  * An open lock file and, once the lock is contended, the blocking
  * `flock(LOCK_EX)` parked on a pool thread for it. It outlives the fiber
@@ -50,8 +74,10 @@ class Attempt {
   /** Starts the blocking call. Only one runs per lock file per process. */
   park(slot: Slot): void {
     this.parked = true
+    parked++
     flock().async(this.fd, LOCK_EX, (error, result) => {
       this.parked = false
+      parked--
       // Pool threads do not report errno; a failed call (EINTR, in practice) is simply made again.
       if (error === null && result !== 0 && this.waiter !== undefined) return this.park(slot)
       const exit: Exit.Exit<void, StateIoError> = error === null && result === 0
