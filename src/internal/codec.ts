@@ -618,32 +618,25 @@ const formatPath = (segments: ReadonlyArray<string>): string => {
  * Decodes the file's text or bytes. The result is `Left` for every invalid
  * input; no input makes this throw.
  */
-export const decode = (
-  input: string | Uint8Array,
-  path: string | undefined
-): Either.Either<Decoded, CorruptStateFile> => {
+type Corruption = Omit<ConstructorParameters<typeof CorruptStateFile>[0], "path">
+
+/**
+ * Parses the text into JSON values, or describes the syntax error. A
+ * function of its own so that the text (as large as the file) is garbage
+ * once it returns, while the values are decoded.
+ */
+const parseJson = (input: string | Uint8Array): { readonly parsed: unknown; readonly marks: Json.Spellings | undefined } | Corruption => {
   const text = typeof input === "string"
     ? input
     : isUtf8(input)
     ? Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString("utf8")
     : Json.decodeUtf8LikeGo(input)
-  const corrupt = (fields: {
-    jsonPath: string
-    expected: string
-    found: string
-    line?: number
-    column?: number
-  }) => Either.left(new CorruptStateFile(path === undefined ? fields : { path, ...fields }))
-
-  let parsed: unknown
-  let marks: Json.Spellings | undefined
   try {
     if (NEEDS_TOKENS.test(text)) {
-      marks = new WeakMap()
-      parsed = Json.parse(text, marks)
-    } else {
-      parsed = JSON.parse(text)
+      const marks: Json.Spellings = new WeakMap()
+      return { parsed: Json.parse(text, marks), marks }
     }
+    return { parsed: JSON.parse(text), marks: undefined }
   } catch (e) {
     // Locate the error with the token-level parser; V8's message has no reliable position.
     let located: unknown = e
@@ -654,21 +647,28 @@ export const decode = (
         located = e2
       }
     }
-    if (located instanceof Json.JsonSyntaxError) {
-      return corrupt({
-        jsonPath: "$",
-        expected: located.expected,
-        found: located.found,
-        line: located.line,
-        column: located.column
-      })
-    }
-    return corrupt({ jsonPath: "$", expected: "valid JSON", found: String(e) })
+    return located instanceof Json.JsonSyntaxError
+      ? { jsonPath: "$", expected: located.expected, found: located.found, line: located.line, column: located.column }
+      : { jsonPath: "$", expected: "valid JSON", found: String(e) }
   }
-  spellings = marks
+}
+
+/**
+ * Decodes the file's text or bytes. The result is `Left` for every invalid
+ * input; no input makes this throw.
+ */
+export const decode = (
+  input: string | Uint8Array,
+  path: string | undefined
+): Either.Either<Decoded, CorruptStateFile> => {
+  const corrupt = (fields: Corruption) =>
+    Either.left(new CorruptStateFile(path === undefined ? fields : { path, ...fields }))
+  const json = parseJson(input)
+  if ("jsonPath" in json) return corrupt(json)
+  spellings = json.marks
   legacyPrompt = false
   try {
-    const state = decodeState(parsed)
+    const state = decodeState(json.parsed)
     return Either.right({ state, hadLegacyPrompt: legacyPrompt })
   } catch (e) {
     if (e instanceof Failure) return corrupt({ jsonPath: formatPath(e.path), expected: e.expected, found: e.found })
@@ -879,28 +879,33 @@ const writeJob = (j: Schema.Job, depth: number): string => {
 /**
  * The UTF-8 bytes of each map entry already encoded, keyed by the
  * (immutable) record object: an update that replaces one job re-encodes
- * only that job, and the document is assembled with one memcpy per entry.
+ * only that job, and the document is assembled with one copy per entry.
  * (Concatenating cached strings instead builds a rope that costs more to
- * flatten than the whole encode.)
+ * flatten than the whole encode.) After each encode the cached bytes are
+ * views into the output, so the cache costs no memory beyond the output
+ * the store keeps anyway.
  */
 const entryBytes = new WeakMap<object, Buffer>()
 
 /** Collects the output as text and cached byte chunks, then copies them once into one buffer. */
 class Chunks {
   readonly parts: Array<string | Buffer> = []
+  readonly owners: Array<object | undefined> = []
   pending = ""
   size = 0
   text(s: string): void {
     this.pending += s
   }
-  bytes(b: Buffer): void {
+  entry(owner: object, b: Buffer): void {
     this.flush()
     this.parts.push(b)
+    this.owners.push(owner)
     this.size += b.length
   }
   private flush(): void {
     if (this.pending === "") return
     this.parts.push(this.pending)
+    this.owners.push(undefined)
     this.size += Buffer.byteLength(this.pending, "utf8")
     this.pending = ""
   }
@@ -908,8 +913,12 @@ class Chunks {
     this.flush()
     const out = Buffer.allocUnsafe(this.size)
     let offset = 0
-    for (const part of this.parts) {
+    for (let i = 0; i < this.parts.length; i++) {
+      const part = this.parts[i]!
+      const start = offset
       offset += typeof part === "string" ? out.write(part, offset, "utf8") : part.copy(out, offset)
+      const owner = this.owners[i]
+      if (owner !== undefined) entryBytes.set(owner, out.subarray(start, offset))
     }
     return out
   }
@@ -933,7 +942,7 @@ const writeMap = <A extends object>(
       entryBytes.set(value, bytes)
     }
     out.text((i === 0 ? d : "," + d) + quote(key) + ": ")
-    out.bytes(bytes)
+    out.entry(value, bytes)
   }
   out.text(indent(1) + "}")
 }

@@ -121,30 +121,47 @@ export const make = Effect.fnUntraced(function*(options?: {
       return { file, release: Scope.close(scope, Exit.void) }
     })
 
-  /** Reads and decodes the file, reusing the last decoded state when the bytes are the same. */
-  const readSnapshot = (seen: Snapshot | undefined) =>
-    Effect.gen(function*() {
-      const opened = yield* openPinned(statePath, { flag: "r" }).pipe(
-        Effect.map(Option.some),
-        Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
-        Effect.mapError(ioError("open", statePath))
-      )
-      if (Option.isNone(opened)) return absent
-      const { file, release } = opened.value
-      return yield* Effect.gen(function*() {
-        // The stat of the open file describes exactly the bytes read from it, even if a writer renames a new file in meanwhile.
-        const info = yield* file.stat.pipe(Effect.mapError(ioError("stat", statePath)))
-        const bytes = yield* readAll(file, Number(info.size)).pipe(
-          Effect.catchTag("SystemError", "BadArgument", (e) => Effect.fail(ioError("read", statePath)(e)))
-        )
-        const stamp = stampOf(info)
-        if (seen?.bytes !== undefined && sameBytes(seen.bytes, bytes)) return { ...seen, stamp, release }
-        const decoded = codec.decode(bytes, statePath)
-        if (Either.isLeft(decoded)) return yield* decoded.left
-        const { hadLegacyPrompt, state } = decoded.right
-        return { stamp, bytes, state, hadLegacyPrompt, release }
-      }).pipe(Effect.onError(() => release))
+  /**
+   * The snapshot for freshly read `bytes`: the current one if the bytes are
+   * the same (the file was replaced by an identical one). Otherwise the
+   * current one is dropped first, so that with a large file the old and the
+   * new state are not both in memory while decoding.
+   */
+  const sameAsBefore = (bytes: Uint8Array, stamp: string, release: Effect.Effect<void>) =>
+    Effect.suspend(() => {
+      const previous = snapshot
+      if (previous === undefined) return Effect.succeed(undefined)
+      if (previous.bytes !== undefined && sameBytes(previous.bytes, bytes)) {
+        return Effect.succeed<Snapshot | undefined>({ ...previous, stamp, release })
+      }
+      snapshot = undefined
+      return Effect.as(previous.release, undefined)
     })
+
+  /** Reads and decodes the file, reusing the last decoded state when the bytes are the same. */
+  const readSnapshot = Effect.gen(function*() {
+    const opened = yield* openPinned(statePath, { flag: "r" }).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
+      Effect.mapError(ioError("open", statePath))
+    )
+    if (Option.isNone(opened)) return absent
+    const { file, release } = opened.value
+    return yield* Effect.gen(function*() {
+      // The stat of the open file describes exactly the bytes read from it, even if a writer renames a new file in meanwhile.
+      const info = yield* file.stat.pipe(Effect.mapError(ioError("stat", statePath)))
+      const bytes = yield* readAll(file, Number(info.size)).pipe(
+        Effect.catchTag("SystemError", "BadArgument", (e) => Effect.fail(ioError("read", statePath)(e)))
+      )
+      const stamp = stampOf(info)
+      const same = yield* sameAsBefore(bytes, stamp, release)
+      if (same !== undefined) return same
+      const decoded = codec.decode(bytes, statePath)
+      if (Either.isLeft(decoded)) return yield* decoded.left
+      const { hadLegacyPrompt, state } = decoded.right
+      return { stamp, bytes, state, hadLegacyPrompt, release }
+    }).pipe(Effect.onError(() => release))
+  })
 
   /** The file's current content: from memory when its stat proves it unchanged (see `Snapshot`). */
   const current: Effect.Effect<Snapshot, CorruptStateFile | StateIoError> = Effect.gen(function*() {
@@ -157,9 +174,8 @@ export const make = Effect.fnUntraced(function*(options?: {
     if (info.value.type !== "File") {
       return yield* new StateIoError({ operation: "read", path: statePath, reason: `not a regular file (${info.value.type})` })
     }
-    const seen = snapshot
-    if (seen !== undefined && seen.stamp === stampOf(info.value)) return seen
-    return yield* remember(yield* readSnapshot(seen))
+    if (snapshot !== undefined && snapshot.stamp === stampOf(info.value)) return snapshot
+    return yield* remember(yield* readSnapshot)
   }).pipe(Effect.uninterruptible)
 
   /** Removes temp files left by writers that died; only called under the lock, when no well-behaved writer has one open. */
