@@ -10,11 +10,29 @@ import * as Layer from "effect/Layer"
 
 export type Errno = "ENOSPC" | "EIO" | "EACCES" | "EROFS" | "EXDEV"
 
-/** `open`/`rename`/`remove`/`readDirectory`/`stat` fail on a path; `read`/`writeAll`/`sync` on files opened at a matching path. */
+/**
+ * `open`/`rename`/`remove`/`readDirectory`/`stat`/`makeDirectory` fail on a path;
+ * `read`/`writeAll`/`sync`/`fstat` (the open file's `stat`) on files opened at a matching path.
+ * `close` makes closing a file opened at a matching path fail as Node's `FileSystem` reports it:
+ * the descriptor is closed, and the error is a defect (the platform closes files with `orDie`).
+ * `skip` lets the first `skip` matching calls through.
+ */
 export interface Fault {
-  readonly operation: "open" | "rename" | "remove" | "readDirectory" | "stat" | "read" | "writeAll" | "sync"
+  readonly operation:
+    | "open"
+    | "rename"
+    | "remove"
+    | "readDirectory"
+    | "stat"
+    | "makeDirectory"
+    | "read"
+    | "writeAll"
+    | "sync"
+    | "fstat"
+    | "close"
   readonly match: RegExp
   readonly errno: Errno
+  readonly skip?: number
 }
 
 const reasons: Record<Errno, SystemErrorReason> = {
@@ -47,38 +65,60 @@ export const faultyFileSystem = (faults: ReadonlyArray<Fault>, hits: Array<strin
   Layer.effect(
     FileSystem.FileSystem,
     Effect.map(FileSystem.FileSystem, (real): FileSystem.FileSystem => {
+      const seen = new Map<Fault, number>()
       const find = (operation: Fault["operation"], path: string) =>
-        faults.find((f) => f.operation === operation && f.match.test(path))
+        faults.find((f) => {
+          if (f.operation !== operation || !f.match.test(path)) return false
+          const n = seen.get(f) ?? 0
+          seen.set(f, n + 1)
+          return n >= (f.skip ?? 0)
+        })
       const fail = (fault: Fault, path: string) => {
         hits.push(`${fault.operation} ${fault.errno} ${path}`)
         return Effect.fail(failure(fault, path))
       }
       const wrapFile = (file: FileSystem.File, path: string): FileSystem.File => {
-        const writeAll = find("writeAll", path)
-        const sync = find("sync", path)
-        const read = find("read", path)
+        const faultOf = (operation: Fault["operation"]) => Effect.suspend(() => Effect.succeed(find(operation, path)))
         return {
           [FileSystem.FileTypeId]: FileSystem.FileTypeId,
           fd: file.fd,
           get stat() {
-            return file.stat
+            return Effect.flatMap(faultOf("fstat"), (fault) => fault ? fail(fault, path) : file.stat)
           },
           get sync() {
-            return sync ? fail(sync, path) : file.sync
+            return Effect.flatMap(faultOf("sync"), (fault) => fault ? fail(fault, path) : file.sync)
           },
           seek: (offset, from) => file.seek(offset, from),
-          read: (buffer) => read ? fail(read, path) : file.read(buffer),
+          read: (buffer) => Effect.flatMap(faultOf("read"), (fault) => fault ? fail(fault, path) : file.read(buffer)),
           readAlloc: (size) => file.readAlloc(size),
           truncate: (length) => file.truncate(length),
           write: (buffer) => file.write(buffer),
-          writeAll: (buffer) => writeAll ? fail(writeAll, path) : file.writeAll(buffer)
+          writeAll: (buffer) =>
+            Effect.flatMap(faultOf("writeAll"), (fault) => fault ? fail(fault, path) : file.writeAll(buffer))
         }
       }
       return {
         ...real,
         open: (path, options) => {
           const fault = find("open", path)
-          return fault ? fail(fault, path) : Effect.map(real.open(path, options), (file) => wrapFile(file, path))
+          if (fault) return fail(fault, path)
+          return Effect.gen(function*() {
+            const file = yield* real.open(path, options)
+            // Added after the real close, so it runs first; the real close still runs.
+            yield* Effect.addFinalizer(() =>
+              Effect.suspend(() => {
+                const closing = find("close", path)
+                if (closing === undefined) return Effect.void
+                hits.push(`close ${closing.errno} ${path}`)
+                return Effect.die(failure(closing, path))
+              })
+            )
+            return wrapFile(file, path)
+          })
+        },
+        makeDirectory: (path, options) => {
+          const fault = find("makeDirectory", path)
+          return fault ? fail(fault, path) : real.makeDirectory(path, options)
         },
         rename: (from, to) => {
           const fault = find("rename", from)
