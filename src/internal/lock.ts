@@ -1,4 +1,5 @@
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -99,6 +100,8 @@ class Attempt {
 /** Per lock file: the in-process queue and the outstanding parked attempt, if any. */
 interface Slot {
   readonly queue: Effect.Semaphore
+  /** Fibers holding or waiting for the queue's permit: 0 means taking it cannot wait. */
+  inUse: number
   attempt: Attempt | undefined
 }
 
@@ -107,7 +110,7 @@ const slots = new Map<string, Slot>()
 const slotFor = (lockPath: string): Slot => {
   let slot = slots.get(lockPath)
   if (slot === undefined) {
-    slot = { queue: Effect.unsafeMakeSemaphore(1), attempt: undefined }
+    slot = { queue: Effect.unsafeMakeSemaphore(1), inUse: 0, attempt: undefined }
     slots.set(lockPath, slot)
   }
   return slot
@@ -143,17 +146,22 @@ const awaitParked = (slot: Slot, attempt: Attempt) =>
     })
   })
 
-type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+/**
+ * Waits for `effect`, interruptibly, failing with `LockTimeout` once the
+ * deadline passes. Only the steps that can wait pay for a timer: an
+ * uncontended lock is taken without one.
+ */
+type Wait = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E | LockTimeout>
 
 /**
  * Takes the lock while holding the in-process queue, uninterruptible except
  * while waiting for the parked call; returns the attempt that holds it.
  */
-const lockFile = (lockPath: string, slot: Slot, restore: Restore) =>
+const lockFile = (lockPath: string, slot: Slot, wait: Wait) =>
   Effect.gen(function*() {
     const adopted = slot.attempt
     if (adopted !== undefined) {
-      yield* restore(awaitParked(slot, adopted))
+      yield* wait(awaitParked(slot, adopted))
       return adopted
     }
     const attempt = yield* openLockFile(lockPath)
@@ -164,7 +172,7 @@ const lockFile = (lockPath: string, slot: Slot, restore: Restore) =>
       return yield* new StateIoError({ operation: "flock", path: lockPath, reason: `errno ${errno}` })
     }
     slot.attempt = attempt
-    yield* restore(awaitParked(slot, attempt))
+    yield* wait(awaitParked(slot, attempt))
     return attempt
   })
 
@@ -176,22 +184,24 @@ const release = (attempt: Attempt) =>
 
 export const acquire = (lockPath: string, timeout: Duration.Duration) => {
   const slot = slotFor(lockPath)
+  const timeoutMillis = Duration.toMillis(timeout)
+  const timedOut = () => new LockTimeout({ path: lockPath, waitedMillis: timeoutMillis })
   return Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const scope = yield* Effect.scope
-      yield* restore(slot.queue.take(1))
-      // Added first, so it runs last: the next fiber of this process finds the file already unlocked.
+      const deadline = (yield* Clock.currentTimeMillis) + timeoutMillis
+      const wait: Wait = (effect) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          restore(Effect.timeoutFail(effect, { duration: Math.max(0, deadline - now), onTimeout: timedOut })))
+      const queued = slot.inUse++ > 0
+      yield* Scope.addFinalizer(scope, Effect.sync(() => void slot.inUse--))
+      yield* queued ? wait(slot.queue.take(1)) : slot.queue.take(1)
+      // Added after the permit is taken, so it runs last: the next fiber of this process finds the file already unlocked.
       yield* Scope.addFinalizer(scope, slot.queue.release(1))
-      const attempt = yield* lockFile(lockPath, slot, restore)
+      const attempt = yield* lockFile(lockPath, slot, wait)
       yield* Scope.addFinalizer(scope, release(attempt))
     })
-  ).pipe(
-    Effect.timeoutFail({
-      duration: timeout,
-      onTimeout: () => new LockTimeout({ path: lockPath, waitedMillis: Duration.toMillis(timeout) })
-    }),
-    Effect.withSpan("Lock.acquire", { attributes: { lockPath } })
-  )
+  ).pipe(Effect.withSpan("Lock.acquire", { attributes: { lockPath } }))
 }
 
 export const withLock = (

@@ -3,6 +3,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -24,6 +25,8 @@ export const defaultDir = (): string => `${os.homedir()}/.local/state/incrementu
 export const nodeServices = Layer.merge(NodeFileSystem.layer, NodePath.layer)
 
 const TEMP_FILE = /^state\.json\.tmp\d+$/
+
+const staleTempScanMillis = 10_000
 
 /**
  * What this process last knew of the file.
@@ -53,6 +56,16 @@ const stampOf = (info: FileSystem.File.Info): string =>
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
+
+/** Runs `effect` until it first succeeds, then returns that value without running it again. */
+const untilSuccess = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  let done: Option.Option<A> = Option.none()
+  return Effect.suspend(() =>
+    Option.isSome(done) ? Effect.succeed(done.value) : Effect.tap(effect, (value) => {
+      done = Option.some(value)
+    })
+  )
+}
 
 const isNotFound = (e: PlatformError.PlatformError) => e._tag === "SystemError" && e.reason === "NotFound"
 
@@ -178,8 +191,17 @@ export const make = Effect.fnUntraced(function*(options?: {
     return yield* remember(yield* readSnapshot)
   }).pipe(Effect.uninterruptible)
 
-  /** Removes temp files left by writers that died; only called under the lock, when no well-behaved writer has one open. */
+  /**
+   * Removes temp files left by writers that died; only called under the
+   * lock, when no well-behaved writer has one open. Listing the directory
+   * costs a round trip, so a store looks at most every `staleTempScanMillis`
+   * (always on its first write: a process started after a crash cleans up).
+   */
+  let lastTempScan: number | undefined
   const removeStaleTempFiles = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    if (lastTempScan !== undefined && now - lastTempScan < staleTempScanMillis) return
+    lastTempScan = now
     const names = yield* fs.readDirectory(dir).pipe(Effect.mapError(ioError("list", dir)))
     for (const name of names) {
       if (!TEMP_FILE.test(name)) continue
@@ -224,9 +246,7 @@ export const make = Effect.fnUntraced(function*(options?: {
         yield* fs.rename(name, statePath).pipe(Effect.mapError(ioError("rename temp file", statePath)))
         renamed = true
         // Without this fsync the rename may not survive a power loss, leaving an empty or old file.
-        yield* Effect.scoped(Effect.flatMap(fs.open(dir, { flag: "r" }), (handle) => handle.sync)).pipe(
-          Effect.mapError(ioError("fsync directory", dir))
-        )
+        yield* Effect.flatMap(directory, (handle) => handle.sync).pipe(Effect.mapError(ioError("fsync directory", dir)))
         const info = yield* file.stat.pipe(Effect.mapError(ioError("stat", statePath)))
         return { info, release: pinned.release }
       }).pipe(
@@ -236,9 +256,14 @@ export const make = Effect.fnUntraced(function*(options?: {
       )
     }).pipe(Effect.uninterruptible)
 
-  const ensureDir = fs.makeDirectory(dir, { recursive: true, mode: 0o755 }).pipe(
-    Effect.mapError(ioError("create directory", dir))
+  /** Creates the directory (0755) if missing; once it succeeds, not again: a round trip saved on every update. */
+  const ensureDir = untilSuccess(
+    fs.makeDirectory(dir, { recursive: true, mode: 0o755 }).pipe(Effect.mapError(ioError("create directory", dir)))
   )
+
+  /** The directory, opened once (for the fsync that makes a rename durable) and closed with the store. */
+  const storeScope = yield* Effect.scope
+  const directory = untilSuccess(fs.open(dir, { flag: "r" }).pipe(Scope.extend(storeScope)))
 
   const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     Effect.zipRight(
