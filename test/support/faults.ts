@@ -99,10 +99,12 @@ export const faultyFileSystem = (faults: ReadonlyArray<Fault>, hits: Array<strin
       }
       return {
         ...real,
-        open: (path, options) => {
-          const fault = find("open", path)
-          if (fault) return fail(fault, path)
-          return Effect.gen(function*() {
+        // Each fault is looked up when the effect runs, not when it is built: a store may build
+        // an effect once and run it many times.
+        open: (path, options) =>
+          Effect.gen(function*() {
+            const fault = find("open", path)
+            if (fault) return yield* fail(fault, path)
             const file = yield* real.open(path, options)
             // Added after the real close, so it runs first; the real close still runs.
             yield* Effect.addFinalizer(() =>
@@ -114,28 +116,32 @@ export const faultyFileSystem = (faults: ReadonlyArray<Fault>, hits: Array<strin
               })
             )
             return wrapFile(file, path)
+          }),
+        makeDirectory: (path, options) =>
+          Effect.suspend(() => {
+            const fault = find("makeDirectory", path)
+            return fault ? fail(fault, path) : real.makeDirectory(path, options)
+          }),
+        rename: (from, to) =>
+          Effect.suspend(() => {
+            const fault = find("rename", from)
+            return fault ? fail(fault, from) : real.rename(from, to)
+          }),
+        remove: (path, options) =>
+          Effect.suspend(() => {
+            const fault = find("remove", path)
+            return fault ? fail(fault, path) : real.remove(path, options)
+          }),
+        readDirectory: (path, options) =>
+          Effect.suspend(() => {
+            const fault = find("readDirectory", path)
+            return fault ? fail(fault, path) : real.readDirectory(path, options)
+          }),
+        stat: (path) =>
+          Effect.suspend(() => {
+            const fault = find("stat", path)
+            return fault ? fail(fault, path) : real.stat(path)
           })
-        },
-        makeDirectory: (path, options) => {
-          const fault = find("makeDirectory", path)
-          return fault ? fail(fault, path) : real.makeDirectory(path, options)
-        },
-        rename: (from, to) => {
-          const fault = find("rename", from)
-          return fault ? fail(fault, from) : real.rename(from, to)
-        },
-        remove: (path, options) => {
-          const fault = find("remove", path)
-          return fault ? fail(fault, path) : real.remove(path, options)
-        },
-        readDirectory: (path, options) => {
-          const fault = find("readDirectory", path)
-          return fault ? fail(fault, path) : real.readDirectory(path, options)
-        },
-        stat: (path) => {
-          const fault = find("stat", path)
-          return fault ? fail(fault, path) : real.stat(path)
-        }
       }
     })
   ).pipe(Layer.provide(NodeFileSystem.layer))
