@@ -133,7 +133,9 @@ const openLockFile = (lockPath: string) =>
         })
       )
     )
-    return new Attempt(lockPath, file.fd, Scope.close(scope, Exit.void))
+    // Closing frees the descriptor, and with it the flock, even when close(2) reports an error,
+    // which Node's FileSystem raises as a defect: ignore it rather than fail an update that landed.
+    return new Attempt(lockPath, file.fd, Effect.catchAllDefect(Scope.close(scope, Exit.void), () => Effect.void))
   })
 
 /** Waits for `attempt`'s parked flock, leaving it parked (for the next waiter) if interrupted. */

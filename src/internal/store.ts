@@ -123,7 +123,13 @@ export const make = Effect.fnUntraced(function*(options?: {
       return buffer.subarray(0, offset)
     })
 
-  /** Opens `path` in a scope of its own, which the snapshot closes when it is replaced. */
+  /**
+   * Opens `path` in a scope of its own, which the snapshot closes when it is
+   * replaced. A failing close(2) is ignored: the descriptor is freed anyway,
+   * and every file the store closes was only read, or fsynced before its
+   * rename, so nothing is lost; Node's FileSystem reports it as a defect,
+   * which would turn an update that landed into a crash.
+   */
   const openPinned = (path: string, options: FileSystem.OpenFileOptions) =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
@@ -131,7 +137,7 @@ export const make = Effect.fnUntraced(function*(options?: {
         Scope.extend(scope),
         Effect.onError(() => Scope.close(scope, Exit.void))
       )
-      return { file, release: Scope.close(scope, Exit.void) }
+      return { file, release: Effect.catchAllDefect(Scope.close(scope, Exit.void), () => Effect.void) }
     })
 
   /**
@@ -263,7 +269,9 @@ export const make = Effect.fnUntraced(function*(options?: {
 
   /** The directory, opened once (for the fsync that makes a rename durable) and closed with the store. */
   const storeScope = yield* Effect.scope
-  const directory = untilSuccess(fs.open(dir, { flag: "r" }).pipe(Scope.extend(storeScope)))
+  const directory = untilSuccess(
+    Effect.flatMap(openPinned(dir, { flag: "r" }), ({ file, release }) => Effect.as(Scope.addFinalizer(storeScope, release), file))
+  )
 
   const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     Effect.zipRight(
