@@ -1,35 +1,35 @@
 /**
- * One contention worker: N updates of the top-level "counter" of the state
- * in a directory, through the store or the floor, starting at an agreed
- * time. Prints when it started and finished (epoch ms); the parent checks
- * the final count.
+ * One contention worker: `warmup` untimed updates of the top-level "counter"
+ * of the state in a directory, then, from an agreed start time, N timed
+ * ones, through the store or the floor. Prints when the timed part started
+ * and finished (epoch ms); the parent checks the final count.
  */
 import * as Effect from "effect/Effect"
+import * as Schema from "../src/Schema.js"
 import * as Store from "../src/Store.js"
 import { floorUpdate } from "./floor.js"
 
-const [mode, dir, rounds, startAt] = process.argv.slice(2) as [string, string, string, string]
-const n = Number(rounds)
+const [mode, dir, rounds, warmupRounds, startAt] = process.argv.slice(2) as [string, string, string, string, string]
 
-// Every worker starts at the same moment, after all have loaded their code.
 const now = () => performance.timeOrigin + performance.now()
-while (now() < Number(startAt)) await new Promise((resolve) => setTimeout(resolve, 1))
-const started = now()
 
-if (mode === "floor") {
-  for (let i = 0; i < n; i++) floorUpdate(dir, (state) => void (state.counter = (state.counter ?? 0) + 1))
-} else {
-  await Effect.runPromise(
-    Effect.gen(function*() {
-      const store = yield* Store.StateStore
-      for (let i = 0; i < n; i++) {
-        yield* store.update((state) => {
-          const counter = state.unknownFields?.["counter"]
-          return { ...state, unknownFields: { ...state.unknownFields, counter: (typeof counter === "number" ? counter : 0) + 1 } }
-        })
-      }
-    }).pipe(Effect.provide(Store.layerNode({ dir, lockTimeout: "5 minutes" })))
-  )
+const increment = (state: Schema.State): Schema.State => {
+  const counter = state.unknownFields?.["counter"]
+  return { ...state, unknownFields: { ...state.unknownFields, counter: (typeof counter === "number" ? counter : 0) + 1 } }
 }
 
-process.stdout.write(JSON.stringify({ started, finished: now() }) + "\n")
+const program = Effect.gen(function*() {
+  const updates = mode === "floor"
+    ? Effect.sync(() => floorUpdate(dir, (state) => void (state.counter = (state.counter ?? 0) + 1)))
+    : Effect.flatMap(Store.StateStore, (store) => store.update(increment))
+  // Warm up (JIT, first-write set-up) before the clock starts, so steady state is measured.
+  yield* Effect.repeatN(updates, Number(warmupRounds) - 1)
+  // Every worker starts at the same moment.
+  while (now() < Number(startAt)) yield* Effect.sleep("1 millis")
+  const started = now()
+  yield* Effect.repeatN(updates, Number(rounds) - 1)
+  return { started, finished: now() }
+})
+
+const result = await Effect.runPromise(program.pipe(Effect.provide(Store.layerNode({ dir, lockTimeout: "5 minutes" }))))
+process.stdout.write(JSON.stringify(result) + "\n")

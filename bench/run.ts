@@ -101,9 +101,10 @@ for (const jobs of sizes) {
 report["sizes"] = sizesReport
 
 // Contention: P processes, each doing N updates of one counter in a small state.
-const perWorker = quick ? 40 : 150
+const perWorker = quick ? 100 : 400
+const warmup = 30
 say()
-say(`## contention: P processes × ${perWorker} updates on a 10-job state`)
+say(`## contention: P processes × ${perWorker} updates (after ${warmup} untimed) on a 10-job state`)
 say()
 const contention: Record<string, unknown> = {}
 const rows = [["P", "store updates/s", "floor updates/s", "store / floor"]]
@@ -112,14 +113,18 @@ for (const p of [1, 2, 4, 8]) {
   for (const mode of ["floor", "store"]) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-contention-"))
     fs.writeFileSync(path.join(dir, "state.json"), generateStateText(10))
-    const startAt = Date.now() + 1500 + 150 * p
+    const startAt = Date.now() + 3000 + 400 * p
     const outs = await Promise.all(
-      Array.from({ length: p }, () => node([path.join(here, "contention-worker.js"), mode, dir, String(perWorker), String(startAt)]))
+      Array.from(
+        { length: p },
+        () => node([path.join(here, "contention-worker.js"), mode, dir, String(perWorker), String(warmup), String(startAt)])
+      )
     )
     const spans = outs.map(lastJson) as Array<{ started: number; finished: number }>
     const seconds = (Math.max(...spans.map((s) => s.finished)) - Math.min(...spans.map((s) => s.started))) / 1000
     const counter = JSON.parse(fs.readFileSync(path.join(dir, "state.json"), "utf8")).counter
-    if (counter !== p * perWorker) throw new Error(`${mode} P=${p}: counter ${counter}, expected ${p * perWorker}: an update was lost`)
+    const expected = p * (perWorker + warmup)
+    if (counter !== expected) throw new Error(`${mode} P=${p}: counter ${counter}, expected ${expected}: an update was lost`)
     rates[mode] = (p * perWorker) / seconds
     fs.rmSync(dir, { recursive: true, force: true })
   }

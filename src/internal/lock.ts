@@ -181,7 +181,8 @@ const lockFile = (lockPath: string, slot: Slot, wait: Wait) =>
 const release = (attempt: Attempt) =>
   Effect.suspend(() => {
     flockNow(attempt.fd, LOCK_UN)
-    return attempt.closeFile
+    // The lock is free now; closing the file can finish in the background.
+    return Effect.forkDaemon(attempt.closeFile)
   })
 
 export const acquire = (lockPath: string, timeout: Duration.Duration) => {

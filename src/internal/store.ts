@@ -103,7 +103,8 @@ export const make = Effect.fnUntraced(function*(options?: {
     Effect.suspend(() => {
       const previous = snapshot
       snapshot = next
-      return previous === undefined || previous.release === next.release ? Effect.void : previous.release
+      // Closing the replaced snapshot's file need not hold up the caller.
+      return previous === undefined || previous.release === next.release ? Effect.void : Effect.forkDaemon(previous.release)
     }).pipe(Effect.as(next))
   yield* Effect.addFinalizer(() => snapshot === undefined ? Effect.void : snapshot.release)
 
@@ -251,9 +252,12 @@ export const make = Effect.fnUntraced(function*(options?: {
         yield* file.sync.pipe(Effect.mapError(ioError("fsync temp file", name)))
         yield* fs.rename(name, statePath).pipe(Effect.mapError(ioError("rename temp file", statePath)))
         renamed = true
-        // Without this fsync the rename may not survive a power loss, leaving an empty or old file.
-        yield* Effect.flatMap(directory, (handle) => handle.sync).pipe(Effect.mapError(ioError("fsync directory", dir)))
-        const info = yield* file.stat.pipe(Effect.mapError(ioError("stat", statePath)))
+        const [, info] = yield* Effect.all([
+          // Without this fsync the rename may not survive a power loss, leaving an empty or old file.
+          Effect.flatMap(directory, (handle) => handle.sync).pipe(Effect.mapError(ioError("fsync directory", dir))),
+          // Meanwhile: the stamp of the new state.json (the renamed temp file is the same inode).
+          file.stat.pipe(Effect.mapError(ioError("stat", statePath)))
+        ], { concurrency: "unbounded" })
         return { info, release: pinned.release }
       }).pipe(
         Effect.onError(() =>
