@@ -65,6 +65,7 @@ class Attempt {
   /** Called when the parked flock returns; absent while no fiber waits for it. */
   waiter: ((exit: Exit.Exit<void, StateIoError>) => void) | undefined
   parked = false
+  failures = 0
 
   constructor(
     readonly lockPath: string,
@@ -79,8 +80,8 @@ class Attempt {
     flock().async(this.fd, LOCK_EX, (error, result) => {
       this.parked = false
       parked--
-      // Pool threads do not report errno; a failed call (EINTR, in practice) is simply made again.
-      if (error === null && result !== 0 && this.waiter !== undefined) return this.park(slot)
+      // Pool threads do not report errno; a failed call (EINTR, in practice) is made again, a few times.
+      if (error === null && result !== 0 && this.waiter !== undefined && ++this.failures < 5) return this.park(slot)
       const exit: Exit.Exit<void, StateIoError> = error === null && result === 0
         ? Exit.void
         : Exit.fail(
@@ -186,7 +187,6 @@ const release = (attempt: Attempt) =>
   })
 
 export const acquire = (lockPath: string, timeout: Duration.Duration) => {
-  const slot = slotFor(lockPath)
   const timeoutMillis = Duration.toMillis(timeout)
   const timedOut = () => new LockTimeout({ path: lockPath, waitedMillis: timeoutMillis })
   return Effect.uninterruptibleMask((restore) =>
@@ -196,10 +196,18 @@ export const acquire = (lockPath: string, timeout: Duration.Duration) => {
       const wait: Wait = (effect) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           restore(Effect.timeoutFail(effect, { duration: Math.max(0, deadline - now), onTimeout: timedOut })))
+      // Looked up and counted with no yield between, so an idle slot is never dropped under us.
+      const slot = slotFor(lockPath)
       const queued = slot.inUse++ > 0
-      yield* Scope.addFinalizer(scope, Effect.sync(() => void slot.inUse--))
+      yield* Scope.addFinalizer(
+        scope,
+        Effect.sync(() => {
+          // An idle slot is forgotten, so that a process touching many lock files does not keep them all.
+          if (--slot.inUse === 0 && slot.attempt === undefined && slots.get(lockPath) === slot) slots.delete(lockPath)
+        })
+      )
       yield* queued ? wait(slot.queue.take(1)) : slot.queue.take(1)
-      // Added after the permit is taken, so it runs last: the next fiber of this process finds the file already unlocked.
+      // Finalizers run in reverse: the file is unlocked before the permit passes to the next fiber.
       yield* Scope.addFinalizer(scope, slot.queue.release(1))
       const attempt = yield* lockFile(lockPath, slot, wait)
       yield* Scope.addFinalizer(scope, release(attempt))
