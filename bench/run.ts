@@ -113,7 +113,7 @@ for (const p of [1, 2, 4, 8]) {
   for (const mode of ["floor", "store"]) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-contention-"))
     fs.writeFileSync(path.join(dir, "state.json"), generateStateText(10))
-    const startAt = Date.now() + 3000 + 400 * p
+    const startAt = Date.now() + 1000 + 300 * p
     const outs = await Promise.all(
       Array.from(
         { length: p },
