@@ -72,7 +72,7 @@ describe("the store across processes", () => {
     } finally {
       await peer.close()
     }
-  })
+  }, 120_000 + kills * 3_000)
 })
 
 describe("a fiber waiting for a lock that python3 holds", () => {

@@ -22,6 +22,8 @@ import { decodeOrFail, soak, tempDir, tempFiles } from "../fixtures/workers/harn
 
 const golden = (name: string) => fs.readFileSync(path.join(import.meta.dirname, "..", "fixtures", "golden", name))
 const realistic = golden("full_realistic.expected.json")
+/** Bounds only against hangs, for the long tests (hundreds of store round trips, 150 MB of I/O). */
+const long = soak ? 900_000 : 180_000
 
 /** What was tried, printed at the end for RELIABILITY.md. */
 const tried: Record<string, number> = {}
@@ -106,7 +108,7 @@ describe("truncations and corrupted bytes of a realistic file", () => {
   it(`all ${realistic.length} proper prefixes through the store's load and update: CorruptStateFile, bytes unchanged`, async () => {
     for (let n = 0; n < realistic.length; n++) await bench.expectCorrupt(realistic.subarray(0, n), `prefix ${n}`)
     count("prefixes (store load+update)", realistic.length)
-  })
+  }, long)
 
   const flipRuns = soak ? 5_000 : 400
   it(`${flipRuns} seeded random byte flips: a CorruptStateFile with the bytes unchanged, or a state that round-trips`, async () => {
@@ -137,7 +139,7 @@ describe("truncations and corrupted bytes of a realistic file", () => {
     count("byte flips: corrupt", corrupt)
     count("byte flips: still valid, round-tripped", valid)
     expect(corrupt).toBeGreaterThan(flipRuns / 4)
-  })
+  }, long)
 })
 
 describe("hostile encodings and shapes", () => {
@@ -175,7 +177,7 @@ describe("hostile encodings and shapes", () => {
   it("a 100 MB file of whitespace", async () => {
     await bench.expectCorrupt(Buffer.alloc(100 * 1024 * 1024, " "), "100 MB of spaces")
     count("100 MB whitespace")
-  })
+  }, long)
 
   it("a 50 MB source_path (valid): loads, survives an update byte for byte, and round-trips", async () => {
     // ASCII, two-, three- and four-byte UTF-8, and characters Go escapes (<, >, &, U+2028).
@@ -191,7 +193,7 @@ describe("hostile encodings and shapes", () => {
     const quoted = text.slice(text.indexOf("\"source_path\": ") + 15, text.indexOf("\n", text.indexOf("\"source_path\": ")))
     expect(fs.readFileSync(bench.file).includes(Buffer.from(quoted))).toBe(true)
     count("50 MB string")
-  })
+  }, long)
 })
 
 // ---------------------------------------------------------------------------
@@ -321,7 +323,7 @@ describe("a value of the wrong JSON type at every level", () => {
     count("wrong-type substitutions", cases.length)
     // Every field of every record type was covered.
     expect(new Set(cases.map((c) => c.jsonPath)).size).toBe(positions(everyField as Json, [], "", false).length)
-  })
+  }, long)
 
   it("null at every level is read as Go reads it (an unset value) or refused; it never crashes", async () => {
     let accepted = 0
@@ -479,5 +481,5 @@ describe("Schema.decode fuzzed with structured mutations of valid states", () =>
     count("fuzzed mutations: accepted and round-tripped", accepted)
     expect(refused).toBeGreaterThan(runs / 10)
     expect(accepted).toBeGreaterThan(runs / 10)
-  })
+  }, long)
 })

@@ -16,6 +16,8 @@ const golden = (name: string) => fs.readFileSync(path.join(import.meta.dirname, 
 const counterKills = soak ? 400 : 40
 const realisticKills = soak ? 400 : 40
 const pairRounds = soak ? 100 : 10
+/** Bounds only against hangs: a kill round takes well under a second. */
+const timeoutFor = (kills: number) => 120_000 + kills * 3_000
 
 /** Adds `"counter": n` as the last top-level member of a JSON object's text. */
 const withCounter = (json: Buffer, n: number): Buffer => {
@@ -37,7 +39,7 @@ describe("kill storm", () => {
     expect(stats.kills).toBe(counterKills)
     expect(stats.lockProbes).toBe(counterKills)
     expect(stats.roundsLeavingTempFiles).toBeGreaterThan(0)
-  })
+  }, timeoutFor(counterKills))
 
   it(`a writer SIGKILLed ${realisticKills} times on a realistic state: everything but the counter stays byte for byte`, async () => {
     const dir = tempDir("incrementum-storm-")
@@ -55,7 +57,7 @@ describe("kill storm", () => {
     expect({ ...final, unknownFields: {} }).toEqual({ ...original, unknownFields: {} })
     expect(stats.kills).toBe(realisticKills)
     expect(stats.roundsLeavingTempFiles).toBeGreaterThan(0)
-  })
+  }, timeoutFor(realisticKills))
 
   it(`two writers contending for the lock, both SIGKILLed at random moments, ${pairRounds} times`, async () => {
     const dir = tempDir("incrementum-storm-")
@@ -64,5 +66,5 @@ describe("kill storm", () => {
     const stats = await killStorm({ dir, kills: 2 * pairRounds, writers: 2, maxDelayMs: 80, peer, bytesFor })
     report("pairs", stats)
     expect(stats.kills).toBe(2 * pairRounds)
-  })
+  }, timeoutFor(2 * pairRounds))
 })
