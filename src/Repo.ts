@@ -34,8 +34,10 @@ export class RepoSourceMissing extends Schema.TaggedError<RepoSourceMissing>("@i
 }
 
 /**
- * The name used for a path that sanitizes to nothing (`/`, `~`, `!!!`).
- * Go would use the empty string there, which no command can name.
+ * The name `getOrCreateRepoName` records for a path that sanitizes to
+ * nothing (`/`, `~`, `!!!`), followed by `repo-2`, `repo-3`, … Go would
+ * record the empty string, which is no usable name: workspace keys would
+ * start with `/` and a command line could not pass it.
  *
  * @since 0.1.0
  * @category constants
@@ -44,8 +46,12 @@ export const fallbackName = "repo"
 
 /**
  * Turns a path into a repo name exactly as the Go tool's
- * `SanitizeRepoName` does (a leading `~/` is the current user's home
- * directory). May return `""`; `getOrCreateRepoName` never does.
+ * `SanitizeRepoName` does: a leading `~/` is expanded with the current
+ * user's home directory (`os.homedir()`, which reads `$HOME` first, as Go's
+ * `os.UserHomeDir` does), one leading `/` is dropped, the rest is
+ * lower-cased, `/` and spaces become `-`, everything outside `[a-z0-9-]` is
+ * dropped, and runs of `-` are collapsed and trimmed. Pure; never fails.
+ * May return `""` (for `/`, `~`, `!!!`); `getOrCreateRepoName` never does.
  *
  * @since 0.1.0
  * @category naming
@@ -53,12 +59,25 @@ export const fallbackName = "repo"
 export const sanitizeRepoName = (path: string): string => sanitize(path, os.homedir())
 
 /**
- * The name of the repo whose source is `sourcePath`, compared exactly as
- * given (as Go does; pass the same spelling each time). If no repo has that
- * source path, records one under the sanitized name, or `<name>-2`,
- * `<name>-3`, … when taken, and returns it. One store update: concurrent
- * callers, in any process, get the same name. Writes nothing when the
- * repo exists.
+ * The name of the repo whose source is `sourcePath`, recording a new repo
+ * if there is none.
+ *
+ * - A repo already recorded with exactly this source path keeps its name.
+ * - Otherwise the repo is recorded (`repos[name] = { sourcePath }`) under
+ *   `sanitizeRepoName(sourcePath)`, or `fallbackName` when that is empty,
+ *   or the first free of `<name>-2`, `<name>-3`, … when the name is taken.
+ *
+ * The path is compared and stored exactly as given, not cleaned or
+ * resolved: that is what the Go tool does, and a name must not change
+ * depending on which tool recorded it. So `/src/app` and `/src/app/` are
+ * two repos: pass one canonical spelling (an absolute repo root, say).
+ *
+ * It is a single `StateStore.modify`, so the look-up and the record happen
+ * under one hold of the lock: concurrent callers in any process (this
+ * library or the Go tool) get the same name for the same path. When the
+ * repo exists the state is returned unchanged and nothing is written.
+ * Fails with the store's errors (`CorruptStateFile`, `StateIoError`,
+ * `LockTimeout`).
  *
  * @since 0.1.0
  * @category naming
@@ -74,15 +93,21 @@ export const getOrCreateRepoName: (sourcePath: string) => Effect.Effect<string, 
     const base = sanitizeRepoName(sourcePath) || fallbackName
     let name = base
     for (let suffix = 2; Object.hasOwn(state.repos, name); suffix++) name = `${base}-${suffix}`
-    return [name, { ...state, repos: { ...state.repos, [name]: { sourcePath } } }]
+    // Keep the map prototype-free, as decode makes it: keys such as "constructor" stay plain data.
+    const repos: Record<string, StateSchema.RepoInfo> = Object.assign(Object.create(null), state.repos)
+    repos[name] = { sourcePath }
+    return [name, { ...state, repos }]
   })
 })
 
 /**
- * The source path of the repo that owns the workspace at `workspacePath`
- * (paths are compared cleaned: `a//b/../c/` is `a/c`). `None` when no
- * workspace is at that path; fails with `RepoSourceMissing` when one is but
- * its repo has no source path.
+ * The source path of the repo that owns the workspace at `workspacePath`.
+ * Paths are compared after `filepath.Clean` on both sides (`/a//b/../c/`
+ * is `/a/c`), but not resolved: symlinks and relative paths are not
+ * followed. `None` when no workspace is at that path. Fails with
+ * `RepoSourceMissing` when one is but its repo has no entry in `repos`, or
+ * an empty source path, and with the store's errors. Reads only (the
+ * store's `load`).
  *
  * @since 0.1.0
  * @category workspaces

@@ -1,7 +1,7 @@
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { execFile } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -9,6 +9,16 @@ import * as Repo from "../src/Repo.js"
 import * as Schema from "../src/Schema.js"
 import * as Store from "../src/Store.js"
 import * as Timestamp from "../src/Timestamp.js"
+
+const made: Array<string> = []
+afterAll(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
+})
+const tempDir = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-repo-"))
+  made.push(dir)
+  return dir
+}
 
 const load = Effect.flatMap(Store.StateStore, (store) => store.load)
 
@@ -68,22 +78,82 @@ describe("getOrCreateRepoName", () => {
       expect((yield* load).repos[expected]).toEqual({ sourcePath: "~/code/x" })
     }).pipe(Effect.provide(Store.layerMemory())))
 
-  it("concurrent callers in several processes all get the same name", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-repo-"))
-    const worker = path.join(import.meta.dirname, "fixtures", "repo", "name-worker.mjs")
-    const run = () =>
-      new Promise<Array<string>>((resolve, reject) =>
-        execFile(process.execPath, [worker, dir, "/src/Shared", "/src/shared", "/src/other"], (error, stdout, stderr) =>
-          error ? reject(new Error(stderr)) : resolve(JSON.parse(stdout))
-        )
-      )
-    const results = await Promise.all(Array.from({ length: 5 }, run))
-    // Each path got one name, whichever process recorded it first.
-    for (const names of results) expect(names).toEqual(results[0])
-    const state = JSON.parse(fs.readFileSync(path.join(dir, "state.json"), "utf8"))
-    expect(Object.keys(state.repos).sort()).toEqual(["src-other", "src-shared", "src-shared-2"])
-    expect(new Set(results[0]).size).toBe(3)
+  it.effect("returns an existing mapping whatever its name, even one the path would not sanitize to", () =>
+    Effect.gen(function*() {
+      const before = yield* load
+      expect(yield* Repo.getOrCreateRepoName("/src/app")).toBe("custom")
+      expect(yield* load).toBe(before)
+      // Compared exactly as given, as Go does: another spelling is another repo.
+      expect(yield* Repo.getOrCreateRepoName("/src/app/")).toBe("src-app-2")
+    }).pipe(Effect.provide(Store.layerMemory({
+      ...Schema.empty,
+      repos: { custom: { sourcePath: "/src/app" }, "src-app": { sourcePath: "/elsewhere" } }
+    }))))
+
+  it.effect("names such as constructor are plain data", () =>
+    Effect.gen(function*() {
+      expect(yield* Repo.getOrCreateRepoName("/constructor")).toBe("constructor")
+      expect(yield* Repo.getOrCreateRepoName("/Constructor")).toBe("constructor-2")
+      expect(yield* Repo.getOrCreateRepoName("/to String")).toBe("to-string")
+      const repos = (yield* load).repos
+      expect(Object.keys(repos).sort()).toEqual(["constructor", "constructor-2", "to-string"])
+      expect(Object.getPrototypeOf(repos)).toBe(null)
+    }).pipe(Effect.provide(Store.layerMemory())))
+
+  it("an existing repo leaves the file on disk untouched", async () => {
+    const dir = tempDir()
+    const run = <A>(effect: Effect.Effect<A, unknown, Store.StateStore>) =>
+      Effect.runPromise(Effect.provide(effect, Store.layerNode({ dir })))
+    expect(await run(Repo.getOrCreateRepoName("/src/app"))).toBe("src-app")
+    const file = path.join(dir, "state.json")
+    const bytes = fs.readFileSync(file)
+    const before = fs.statSync(file)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(await run(Repo.getOrCreateRepoName("/src/app"))).toBe("src-app")
+    const after = fs.statSync(file)
+    expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs])
+    expect(fs.readFileSync(file).equals(bytes)).toBe(true)
   })
+
+  it("processes racing on one state dir all get the same name for each path", async () => {
+    const dir = tempDir()
+    const worker = path.join(import.meta.dirname, "fixtures", "repo", "name-worker.mjs")
+    // "/src/Shared" and "/src/shared" both sanitize to src-shared: which one gets it depends on
+    // which process gets the lock first, so half the workers ask in the other order.
+    const paths = ["/src/Shared", "/src/shared", "/src/other", "/"]
+    const workers = Array.from({ length: 6 }, (_, i) => {
+      const order = i % 2 === 0 ? paths : [...paths].reverse()
+      const child = spawn(process.execPath, [worker, dir, ...order], { stdio: ["pipe", "pipe", "pipe"] })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+      const ready = new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", () => stdout.startsWith("ready\n") && resolve())
+        child.on("exit", () => reject(new Error(`worker exited before it was ready: ${stderr}`)))
+      })
+      const done = new Promise<Record<string, string>>((resolve, reject) =>
+        child.on("exit", (code) => {
+          if (code !== 0) return reject(new Error(`worker exited with ${code}: ${stderr}`))
+          const names: Array<string> = JSON.parse(stdout.slice("ready\n".length))
+          resolve(Object.fromEntries(order.map((p, j) => [p, names[j]!])))
+        })
+      )
+      return { child, ready, done }
+    })
+    await Promise.all(workers.map((w) => w.ready))
+    for (const w of workers) w.child.stdin.end("go\n")
+    const results = await Promise.all(workers.map((w) => w.done))
+
+    for (const names of results) expect(names).toEqual(results[0])
+    const names = results[0]!
+    expect(names["/src/other"]).toBe("src-other")
+    expect(names["/"]).toBe(Repo.fallbackName)
+    expect([names["/src/Shared"], names["/src/shared"]].sort()).toEqual(["src-shared", "src-shared-2"])
+    // The file holds exactly one repo per path, under the names every process was given.
+    const state = JSON.parse(fs.readFileSync(path.join(dir, "state.json"), "utf8"))
+    expect(state.repos).toEqual(Object.fromEntries(paths.map((p) => [names[p], { source_path: p }])))
+  }, 60_000)
 })
 
 describe("repoPathForWorkspace", () => {
