@@ -1,31 +1,31 @@
 #!/usr/bin/env node
 /**
- * The `incrementum-state` executable.
+ * The `incrementum-state` executable: runs `Cli.run` on Node. Exits 0 on
+ * success and 1 on any failure; an expected failure (see
+ * `Cli.isExpectedFailure`) is one line on stderr, never a stack trace.
  *
  * @since 0.1.0
  */
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Cli from "./Cli.js"
 import * as Lock from "./Lock.js"
-
-/** Failures a user can act on: one line, no stack trace. */
-const expected = new Set(["CliFailure", "CorruptStateFile", "StateIoError", "LockTimeout", "RepoSourceMissing"])
 
 const program = Cli.run(process.argv).pipe(
   Effect.tapErrorCause((cause) => {
     const failure = Cause.failureOption(cause)
-    if (failure._tag === "Some") {
-      const error = failure.value as { readonly _tag?: string; readonly message?: string }
-      if (error._tag !== undefined && expected.has(error._tag)) return Console.error(`incrementum-state: ${error.message}`)
-      // @effect/cli has already shown usage errors.
-      if (ValidationError.isValidationError(error)) return Effect.void
+    if (Option.isSome(failure)) {
+      if (Cli.isExpectedFailure(failure.value)) return Console.error(`incrementum-state: ${failure.value.message}`)
+      // @effect/cli has already printed its usage error.
+      if (ValidationError.isValidationError(failure.value)) return Effect.void
     }
+    // A defect is a bug: show all of it.
     return Console.error(Cause.pretty(cause))
   }),
   Effect.provide(NodeContext.layer)

@@ -2,7 +2,7 @@
  * End to end: the built `incrementum-state` binary on temp state
  * directories (`npm test` builds dist/ before vitest runs).
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -19,8 +19,14 @@ const cli = (...args: Array<string>) => {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
+const made: Array<string> = []
+afterAll(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
+})
+
 const stateDir = (contents?: string | Buffer) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-cli-"))
+  made.push(dir)
   if (contents !== undefined) fs.writeFileSync(path.join(dir, "state.json"), contents)
   return dir
 }
@@ -58,6 +64,68 @@ describe("incrementum-state show", () => {
     expect(stdout).toMatch(/k3x9qa\s+td-7f3k2m\s+users-amonks-code-incrementum\s+implementing\s+active\s+1\s+3\s+\d+[smhd]/)
   })
 
+  it("ages come from the clock, newest first by updatedAt then createdAt, unknown times last as -", () => {
+    const nowMs = Date.now()
+    const ago = (seconds: number) => new Date(nowMs - seconds * 1000).toISOString().replace(/\.\d+Z$/, "Z")
+    const zero = "0001-01-01T00:00:00Z"
+    const jobRecord = (id: string, updated: string, created: string) => ({
+      id,
+      todo_id: `td-${id}`,
+      stage: "implementing",
+      status: "active",
+      created_at: created,
+      updated_at: updated
+    })
+    const dir = stateDir(JSON.stringify({
+      workspaces: {
+        "r/ws-1": { name: "ws-1", repo: "r", path: "/ws/1", status: "available", updated_at: ago(3.5 * 86_400) },
+        "r/ws-2": { name: "ws-2", repo: "r", path: "/ws/2", status: "acquired", purpose: "job", updated_at: ago(330) }
+      },
+      opencode_sessions: {
+        "r/s1": { id: "s1", repo: "r", status: "completed", exit_code: 0, duration_seconds: 12, updated_at: ago(9000) },
+        "r/s2": { id: "s2", repo: "r", status: "active", created_at: ago(45.2) }
+      },
+      jobs: {
+        unknown: jobRecord("unknown", zero, zero),
+        days: jobRecord("days", ago(3.5 * 86_400), zero),
+        hours: jobRecord("hours", zero, ago(2.5 * 3600)),
+        minutes: jobRecord("minutes", ago(330), ago(99_999)),
+        seconds: jobRecord("seconds", ago(45.2), zero),
+        future: jobRecord("future", new Date(nowMs + 3_600_000).toISOString().replace(/\.\d+Z$/, "Z"), zero)
+      }
+    }))
+    const { code, stdout } = cli("show", "--dir", dir)
+    expect(code).toBe(0)
+    const section = (heading: string) => {
+      const lines = stdout.slice(stdout.indexOf(heading)).split("\n")
+      const end = lines.indexOf("")
+      return lines.slice(2, end === -1 ? undefined : end).map((line) => line.split(/\s{2,}/))
+    }
+    const jobs = section("JOBS (6)")
+    expect(jobs.map((row) => row[0])).toEqual(["future", "seconds", "minutes", "hours", "days", "unknown"])
+    const ages = jobs.map((row) => row.at(-1))
+    expect(ages[0]).toBe("0s")
+    // Seconds tick while the binary starts; the rest have their unit's worth of slack.
+    expect(ages[1]).toMatch(/^4[5-9]s$/)
+    expect(ages.slice(2)).toEqual(["5m", "2h", "3d", "-"])
+    expect(section("WORKSPACES (2)")).toEqual([["r/ws-2", "acquired", "job", "-", "5m"], ["r/ws-1", "available", "-", "-", "3d"]])
+    const sessions = section("SESSIONS (2)")
+    expect(sessions[0]![0]).toBe("r/s2")
+    expect(sessions[0]!.slice(1, 4)).toEqual(["active", "-", "-"])
+    expect(sessions[1]).toEqual(["r/s1", "completed", "0", "12s", "2h"])
+  })
+
+  it("never writes, not even to drop legacy prompts, and takes no lock", () => {
+    const input = fs.readFileSync(path.join(import.meta.dirname, "fixtures", "golden", "legacy_prompt.input.json"))
+    const dir = stateDir(input)
+    const file = path.join(dir, "state.json")
+    const before = fs.statSync(file)
+    for (const args of [["show"], ["show", "--json"]]) expect(cli(...args, "--dir", dir).code).toBe(0)
+    expect(fs.readFileSync(file).equals(input)).toBe(true)
+    expect(fs.statSync(file).mtimeMs).toBe(before.mtimeMs)
+    expect(fs.readdirSync(dir)).toEqual(["state.json"])
+  })
+
   it("--json prints the decoded state with RFC 3339 times", () => {
     const { code, stdout } = cli("show", "--json", "--dir", exampleDir())
     expect(code).toBe(0)
@@ -65,6 +133,9 @@ describe("incrementum-state show", () => {
     expect(Object.keys(json.jobs).sort()).toEqual(["a9q1vv", "h4c8zz", "k3x9qa", "p7m2zt", "r2b7kc", "w8d4hn"])
     expect(json.jobs.k3x9qa.updatedAt).toBe("2026-11-23T21:59:40.000000001-08:00")
     expect(json.repos["users-amonks-code-website"]).toEqual({ sourcePath: "/Users/amonks/code/website" })
+    // Zero times too are written as Go writes them, not dropped.
+    expect(json.jobs.k3x9qa.completedAt).toBe("0001-01-01T00:00:00Z")
+    expect(json.jobs.k3x9qa.changes[0].commits).toHaveLength(3)
   })
 
   it("shows the empty state for a directory without a state file", () => {
@@ -91,16 +162,24 @@ describe("incrementum-state job", () => {
     const { code, stdout } = cli("job", "k3", "--dir", exampleDir())
     expect(code).toBe(0)
     expect(stdout).toContain("job k3x9qa  todo td-7f3k2m")
-    expect(stdout).toContain("change qpvuntsmwlqt  (current)  3 iteration(s)")
-    expect(stdout).toMatch(/#1 e3b0c44298fc {2}tests failed\n {5}state: serialize updates with flock\n {5}review: REQUEST_CHANGES/)
-    expect(stdout).toMatch(/#3 2c26b46b68ff {2}tests - {2}<- current commit/)
+    expect(stdout).toContain("change qpvuntsmwlqt  (current)  3 iterations")
+    expect(stdout).toMatch(
+      /#1 e3b0c44298fc1c149afbf4c8996fb92427ae41e4 {2}tests failed\n {5}state: serialize updates with flock\n {5}review: REQUEST_CHANGES {2}\d+[smhd] ago\n {7}Tests fail:/
+    )
+    expect(stdout).toMatch(/#2 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b {2}tests passed\n/)
+    expect(stdout).toMatch(/#3 2c26b46b68ffc68ff99b453c1d30413413422d70 {2}tests - {2}<- current commit\n {5}.+\n {5}review: -\n/)
+    expect(stdout).toContain("completed -")
+    expect(stdout).not.toContain("- ago")
+    expect(stdout.trimEnd().endsWith("project review: -")).toBe(true)
   })
 
   it("shows a completed job's project review", () => {
     const { code, stdout } = cli("job", "w8d4hn", "--dir", exampleDir())
     expect(code).toBe(0)
-    expect(stdout).toContain("(complete)")
-    expect(stdout).toContain("project review: ACCEPT")
+    expect(stdout).toContain("change vrxyqlmwtnos  (complete)  1 iteration")
+    expect(stdout).not.toContain("(current)")
+    expect(stdout).not.toContain("<- current commit")
+    expect(stdout).toMatch(/\nproject review: ACCEPT {2}\d+d ago\n {2}Both changes are small and well tested\.\n?$/)
   })
 
   it("an unknown id fails with one line", () => {
@@ -113,7 +192,30 @@ describe("incrementum-state job", () => {
     const dir = stateDir(`{"jobs": {"abc1": {"id": "abc1"}, "abc2": {"id": "abc2"}, "xyz": {"id": "xyz"}}}`)
     const { code, stderr } = cli("job", "abc", "--dir", dir)
     expect(code).toBe(1)
-    expect(stderr.trim()).toBe(`incrementum-state: "abc" is ambiguous: abc1, abc2`)
+    expect(stderr.trim()).toBe(`incrementum-state: "abc" is ambiguous: it matches abc1, abc2`)
+  })
+
+  it("an ambiguous prefix with many candidates names the first ten", () => {
+    const jobs = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`j${String(i).padStart(2, "0")}`, {}]))
+    const { code, stderr } = cli("job", "j", "--dir", stateDir(JSON.stringify({ jobs })))
+    expect(code).toBe(1)
+    expect(stderr.trim()).toBe(
+      `incrementum-state: "j" is ambiguous: it matches j00, j01, j02, j03, j04, j05, j06, j07, j08, j09 and 2 more`
+    )
+  })
+
+  it("an exact id wins over longer ids it prefixes", () => {
+    const { code, stdout } = cli("job", "ab", "--dir", stateDir(`{"jobs": {"ab": {"id": "ab"}, "abc": {"id": "abc"}}}`))
+    expect(code).toBe(0)
+    expect(stdout).toContain("job ab ")
+  })
+
+  it("a corrupt file fails with the corruption, in one line", () => {
+    const dir = stateDir(`{"jobs": {"x": {"status": "paused"}}}`)
+    const { code, stdout, stderr } = cli("job", "x", "--dir", dir)
+    expect([code, stdout]).toEqual([1, ""])
+    expect(stderr.trim().split("\n")).toHaveLength(1)
+    expect(stderr).toMatch(/^incrementum-state: corrupt .*state\.json at jobs\["x"\]\.status: .*paused/)
   })
 })
 
@@ -144,6 +246,14 @@ describe("incrementum-state check", () => {
     expect(fs.readdirSync(dir)).toEqual(["state.json"])
   })
 
+  it("a state.json that is not a regular file is an I/O error, in one line", () => {
+    const dir = stateDir()
+    fs.mkdirSync(path.join(dir, "state.json"))
+    const { code, stdout, stderr } = cli("check", "--dir", dir)
+    expect([code, stdout]).toEqual([1, ""])
+    expect(stderr.trim()).toBe(`incrementum-state: read ${path.join(dir, "state.json")}: not a regular file (Directory)`)
+  })
+
   it("an absent file is the empty state", () => {
     const { code, stdout } = cli("check", "--dir", stateDir())
     expect(code).toBe(0)
@@ -169,6 +279,31 @@ describe("incrementum-state repo-name and repo-for", () => {
     const missing = cli("repo-for", "/nowhere", "--dir", dir)
     expect(missing.code).toBe(1)
     expect(missing.stderr.trim()).toBe("incrementum-state: not a workspace: /nowhere")
+  })
+
+  it("repo-for a workspace whose repo has no source path fails naming both", () => {
+    const dir = stateDir(`{"workspaces": {"gone/ws-1": {"name": "ws-1", "repo": "gone", "path": "/ws/gone/ws-1"}}}`)
+    const { code, stdout, stderr } = cli("repo-for", "/ws/gone/./ws-1/", "--dir", dir)
+    expect([code, stdout]).toEqual([1, ""])
+    expect(stderr.trim()).toBe(
+      `incrementum-state: workspace /ws/gone/./ws-1/ belongs to repo "gone", which has no source path`
+    )
+  })
+
+  it("repo-name on a corrupt file fails and leaves the file as it was", () => {
+    const bytes = `{"repos": []}`
+    const dir = stateDir(bytes)
+    const { code, stdout, stderr } = cli("repo-name", "/src/x", "--dir", dir)
+    expect([code, stdout]).toEqual([1, ""])
+    expect(stderr).toMatch(/^incrementum-state: corrupt .*state\.json at repos: /)
+    expect(stderr.trim().split("\n")).toHaveLength(1)
+    expect(fs.readFileSync(path.join(dir, "state.json"), "utf8")).toBe(bytes)
+  })
+
+  it("usage errors exit non-zero", () => {
+    expect(cli("job", "--dir", stateDir()).code).not.toBe(0)
+    expect(cli("repo-name", "/x", "--lock-timeout", "-1", "--dir", stateDir()).code).not.toBe(0)
+    expect(cli("nope").code).not.toBe(0)
   })
 
   it("a lock held elsewhere times out with one line", async () => {
