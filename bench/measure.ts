@@ -1,6 +1,11 @@
-/** Timing helpers: median and p99 of repeated runs, in milliseconds. */
+/**
+ * Timing and measuring helpers shared by the benchmark workers. Every
+ * figure is a median and a p99 of repeated runs (process.hrtime.bigint), so
+ * one GC pause or fsync stall shows in the p99 without moving the median.
+ */
+import * as fs from "node:fs"
 
-/** Summary of one operation's runs. */
+/** Summary of one operation's runs, in milliseconds. */
 export interface Figure {
   readonly medianMs: number
   readonly p99Ms: number
@@ -8,16 +13,27 @@ export interface Figure {
 }
 
 const quantile = (sorted: ReadonlyArray<number>, q: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 
-/** Summarises raw timings. */
+/** Summarises raw timings (ms); nearest-rank quantiles, so a figure is always a measured run. */
 export const summarize = (timings: ReadonlyArray<number>): Figure => {
   const sorted = [...timings].sort((a, b) => a - b)
   return { medianMs: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99), runs: sorted.length }
 }
 
-/** Times `runs` calls of `f` (after `warmup` untimed ones); `before` runs untimed before each call. */
-export const timeSync = (runs: number, f: (i: number) => void, options: { warmup?: number; before?: (i: number) => void } = {}): Figure => {
+/** Options of `timeSync` / `timeAsync`. */
+export interface TimeOptions {
+  /** Untimed runs first (JIT, caches), numbered from `-warmup` to -1. */
+  readonly warmup?: number
+  /** Untimed set-up before each run, e.g. another writer replacing the file. */
+  readonly before?: (i: number) => void
+}
+
+/**
+ * Times `runs` calls of `f(i)`. Pass the operation itself, so the floor and
+ * the store are timed by the same loop and their figures are comparable.
+ */
+export const timeSync = (runs: number, f: (i: number) => void, options: TimeOptions = {}): Figure => {
   const warmup = options.warmup ?? Math.min(5, runs)
   const timings: Array<number> = []
   for (let i = -warmup; i < runs; i++) {
@@ -30,12 +46,8 @@ export const timeSync = (runs: number, f: (i: number) => void, options: { warmup
   return summarize(timings)
 }
 
-/** `timeSync` for async operations. */
-export const timeAsync = async (
-  runs: number,
-  f: (i: number) => Promise<unknown>,
-  options: { warmup?: number; before?: (i: number) => void } = {}
-): Promise<Figure> => {
+/** `timeSync` for operations that return a promise (the store's, run through Effect). */
+export const timeAsync = async (runs: number, f: (i: number) => Promise<unknown>, options: TimeOptions = {}): Promise<Figure> => {
   const warmup = options.warmup ?? Math.min(5, runs)
   const timings: Array<number> = []
   for (let i = -warmup; i < runs; i++) {
@@ -46,4 +58,39 @@ export const timeAsync = async (
     if (i >= 0) timings.push(ms)
   }
   return summarize(timings)
+}
+
+/**
+ * Replaces `file` the way another writer does (copy to a temp name, rename
+ * over), alternating between two versions that differ in one time, so a
+ * "cold" read really meets a new file with new content.
+ */
+export const otherWriter = (file: string, source: string, variant: string): () => void => {
+  let flip = false
+  return () => {
+    flip = !flip
+    fs.copyFileSync(flip ? variant : source, file + ".other")
+    fs.renameSync(file + ".other", file)
+  }
+}
+
+/** Peak resident set size of this process so far, in bytes (maxRSS is in KiB on Linux). */
+export const peakRssBytes = (): number => process.resourceUsage().maxRSS * 1024
+
+/** Positions of the size worker's arguments, shared with `run.ts` so the two never disagree. */
+export interface SizeArgs {
+  readonly mode: string
+  readonly jobs: number
+  readonly runs: number
+  readonly source: string
+  readonly variant: string
+}
+
+/** Parses `<mode> <jobs> <runs> <source> <variant>` from a worker's argv. */
+export const parseSizeArgs = (argv: ReadonlyArray<string>): SizeArgs => {
+  const [mode, jobs, runs, source, variant] = argv
+  if (mode === undefined || source === undefined || variant === undefined) {
+    throw new Error("usage: <mode> <jobs> <runs> <source.json> <variant.json>")
+  }
+  return { mode, jobs: Number(jobs), runs: Number(runs), source, variant }
 }

@@ -1,19 +1,44 @@
 /**
- * `npm run bench [-- --quick]`: every figure of the store against the
- * floor measured in the same run, as tables, then one JSON line (the last
- * line printed) holding every figure and ratio.
+ * The benchmark harness:
+ *
+ *   tsc -p tsconfig.bench.json && node --expose-gc build/bench/run.js [--quick] [--floor-only] [--sizes 10,1000]
+ *
+ * For each size, generates the state file into a temp directory, then runs
+ * the floor's figures and the store's figures each in fresh child
+ * processes (a size's heap must not slow the next, and peak RSS is only
+ * meaningful per process), then P = 1, 2, 4, 8 contending processes. Store
+ * figures are reported as ratios to the matching floor figure, so they
+ * mean something on any machine. Prints tables, and as the last line of
+ * stdout one JSON object with every figure, for scripts comparing runs.
+ * Exits non-zero if any contention run lost an update.
+ *
+ * --quick: 10 and 1 000 jobs, fewer runs (under a minute on 2 cores).
+ * --floor-only: skip the store (also automatic when build/src/Store.js is missing).
  */
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { readCounter } from "./floor.js"
 import { generateStateText } from "./generate.js"
 import type { Figure } from "./measure.js"
 
-const quick = process.argv.includes("--quick")
+const argv = process.argv.slice(2)
+const quick = argv.includes("--quick")
+const sizesAt = argv.indexOf("--sizes")
+const sizes = sizesAt >= 0
+  ? (argv[sizesAt + 1] ?? "").split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0)
+  : quick
+  ? [10, 1000]
+  : [10, 1000, 10_000]
 const here = import.meta.dirname
-const sizes = quick ? [10, 1000] : [10, 1000, 10_000]
+const storeAvailable = !argv.includes("--floor-only") && fs.existsSync(path.join(here, "..", "src", "Store.js"))
+/** Runs per size: enough for a stable median and a p99 that is not just the maximum, within the time budget. */
 const runsFor = (jobs: number) => (jobs >= 10_000 ? (quick ? 3 : 9) : jobs >= 1000 ? (quick ? 15 : 45) : quick ? 30 : 90)
+/** The RSS workload's length: enough updates and cold loads for the heap to reach its steady peak. */
+const rssRunsFor = (jobs: number) => Math.min(runsFor(jobs), 20)
+
+// ---------------------------------------------------------------- helpers
 
 const node = (args: ReadonlyArray<string>) =>
   new Promise<string>((resolve, reject) =>
@@ -25,95 +50,162 @@ const node = (args: ReadonlyArray<string>) =>
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split("\n").at(-1)!)
 
 const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(ms < 10 ? 2 : 1)} ms`)
-const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`
+/** Three significant digits: a warm load at 0.0004x the floor must not print as 0x. */
+const ratio = (a: number, b: number) => Number((a / b).toPrecision(3))
 
 const table = (rows: ReadonlyArray<ReadonlyArray<string>>) => {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   return rows.map((r) => "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(" | ") + " |").join("\n")
 }
 
-interface SizeResult {
+const say = (line = "") => console.log(line)
+
+interface WorkerFigures {
   readonly figures: Record<string, Figure>
   readonly fileBytes: number
 }
-
-const report: Record<string, unknown> = { quick, node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model }
-const lines: Array<string> = []
-const say = (line = "") => {
-  lines.push(line)
-  console.log(line)
+interface WorkerRss {
+  readonly maxRssBytes: number
+  readonly fileBytes: number
 }
 
-say(`# incrementum-state benchmarks${quick ? " (--quick)" : ""}`)
-say(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`)
+/** Runs one size worker (`floor-worker.js` or `size-worker.js`) in a fresh process. */
+const sizeWorker = (script: string, mode: "figures" | "rss", jobs: number, runs: number, source: string, variant: string) =>
+  node([path.join(here, script), mode, String(jobs), String(runs), source, variant]).then(lastJson)
 
-const pairs: ReadonlyArray<readonly [string, string, string]> = [
-  ["cold load (file changed by another writer)", "coldLoad", "floorColdLoad"],
+// ---------------------------------------------------------------- floor
+
+/** FLOOR: every single-process floor figure for one size, plus the floor's peak RSS. */
+const floorFigures = async (jobs: number, source: string, variant: string) => {
+  const timed: WorkerFigures = await sizeWorker("floor-worker.js", "figures", jobs, runsFor(jobs), source, variant)
+  const rss: WorkerRss = await sizeWorker("floor-worker.js", "rss", jobs, rssRunsFor(jobs), source, variant)
+  return { ...timed, maxRssBytes: rss.maxRssBytes }
+}
+
+// ---------------------------------------------------------------- store
+
+/** STORE: the store's figures for one size, plus its peak RSS; undefined when the store is not built. */
+const storeFigures = async (jobs: number, source: string, variant: string) => {
+  if (!storeAvailable) return undefined
+  const timed: WorkerFigures = await sizeWorker("size-worker.js", "figures", jobs, runsFor(jobs), source, variant)
+  const rss: WorkerRss = await sizeWorker("size-worker.js", "rss", jobs, rssRunsFor(jobs), source, variant)
+  return { ...timed, maxRssBytes: rss.maxRssBytes }
+}
+
+/**
+ * Store figure → the floor figure it is compared with. Warm load and an
+ * unchanged save have no floor counterpart of their own (the floor cannot
+ * know a file unchanged), so they are held against the floor's cold read
+ * and its update: what a caller pays without the store.
+ */
+const pairs: ReadonlyArray<readonly [label: string, store: string, floor: string]> = [
+  ["cold load (read + parse)", "coldLoad", "floorColdLoad"],
   ["warm load (file unchanged)", "warmLoad", "floorColdLoad"],
-  ["no-op update", "noopUpdate", "floorNoopUpdate"],
+  ["no-op update (lock, read, unlock)", "noopUpdate", "floorNoopUpdate"],
   ["one-field update", "oneFieldUpdate", "floorUpdate"],
-  ["save of an unchanged state", "saveUnchanged", "floorUpdate"]
+  ["save of an unchanged state", "saveUnchanged", "floorUpdate"],
+  ["decode / JSON.parse", "decode", "jsonParse"],
+  ["encode / JSON.stringify", "encode", "jsonStringify"]
 ]
+
+// ---------------------------------------------------------------- run
+
+const report: Record<string, unknown> = {
+  quick,
+  store: storeAvailable,
+  node: process.version,
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model,
+  totalMemBytes: os.totalmem()
+}
+const failures: Array<string> = []
+
+say(`# incrementum-state benchmarks${quick ? " (--quick)" : ""}${storeAvailable ? "" : " (floor only)"}`)
+say(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`)
 
 const sizesReport: Record<string, unknown> = {}
 for (const jobs of sizes) {
-  const runs = runsFor(jobs)
   const sources = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-bench-source-"))
   const source = path.join(sources, "state.json")
   const variant = path.join(sources, "variant.json")
-  const text = generateStateText(jobs)
-  fs.writeFileSync(source, text)
-  fs.writeFileSync(variant, text.replace(/"updated_at": "2026-01-15T10:23:53/, "\"updated_at\": \"2026-01-15T11:23:53"))
-  const worker = path.join(here, "size-worker.js")
-  const result: SizeResult = lastJson(await node([worker, "figures", String(jobs), String(runs), source, variant]))
-  const rss = lastJson(await node([worker, "rss", String(jobs), String(Math.min(runs, 20)), source, variant]))
-  fs.rmSync(sources, { recursive: true, force: true })
-  const f = result.figures
-  const mb = result.fileBytes / 1e6
-  say()
-  say(`## ${jobs} jobs (${mb.toFixed(2)} MB)`)
-  say()
-  const rows = [["operation", "store median", "store p99", "floor median", "floor p99", "store / floor"]]
-  const entry: Record<string, unknown> = { fileBytes: result.fileBytes, figures: f }
-  for (const [label, ours, floor] of pairs) {
-    const a = f[ours]!
-    const b = f[floor]!
-    entry[`${ours}Ratio`] = ratio(a.medianMs, b.medianMs)
-    rows.push([label, fmt(a.medianMs), fmt(a.p99Ms), fmt(b.medianMs), fmt(b.p99Ms), `${ratio(a.medianMs, b.medianMs)}x`])
+  try {
+    // Made here, not in the workers, so generating counts in no measured process's RSS.
+    const text = generateStateText(jobs)
+    fs.writeFileSync(source, text)
+    // Another writer's version: one time changed, same size.
+    fs.writeFileSync(variant, text.replace("\"updated_at\": \"2026-", "\"updated_at\": \"2027-"))
+    const floor = await floorFigures(jobs, source, variant)
+    const store = await storeFigures(jobs, source, variant)
+    const mb = floor.fileBytes / 1e6
+    const f = floor.figures
+
+    say()
+    say(`## ${jobs} jobs (${mb.toFixed(2)} MB, ${runsFor(jobs)} runs)`)
+    say()
+    const entry: Record<string, unknown> = { fileBytes: floor.fileBytes, runs: runsFor(jobs), floor: f, floorPeakRssBytes: floor.maxRssBytes }
+    if (store === undefined) {
+      const rows = [["floor operation", "median", "p99"]]
+      for (const [label, key] of [
+        ["cold read + JSON.parse", "floorColdLoad"],
+        ["no-op update (lock, read, parse, unlock)", "floorNoopUpdate"],
+        ["update (lock, read, parse, stringify, write, fsync, rename, unlock)", "floorUpdate"],
+        ["JSON.parse alone", "jsonParse"],
+        ["JSON.stringify alone", "jsonStringify"]
+      ] as const) rows.push([label, fmt(f[key]!.medianMs), fmt(f[key]!.p99Ms)])
+      say(table(rows))
+    } else {
+      const s = store.figures
+      const rows = [["operation", "store median", "store p99", "floor median", "floor p99", "store / floor"]]
+      const ratios: Record<string, number> = {}
+      for (const [label, ours, theirs] of pairs) {
+        const a = s[ours]!
+        const b = f[theirs]!
+        ratios[ours] = ratio(a.medianMs, b.medianMs)
+        rows.push([label, fmt(a.medianMs), fmt(a.p99Ms), fmt(b.medianMs), fmt(b.p99Ms), `${ratios[ours]}x`])
+      }
+      say(table(rows))
+      Object.assign(entry, { store: s, ratios, storePeakRssBytes: store.maxRssBytes })
+    }
+    say()
+    const rssRows = [["peak RSS (fresh process)", "bytes", "× file"], [
+      "floor",
+      mib(floor.maxRssBytes),
+      `${ratio(floor.maxRssBytes, floor.fileBytes)}x`
+    ]]
+    if (store !== undefined) {
+      rssRows.push(["store", mib(store.maxRssBytes), `${ratio(store.maxRssBytes, floor.fileBytes)}x`])
+      entry["peakRssRatio"] = ratio(store.maxRssBytes, floor.maxRssBytes)
+    }
+    say(table(rssRows))
+    say(`(workload: one load, ${rssRunsFor(jobs)} updates, ${rssRunsFor(jobs)} cold loads${
+      store === undefined ? "" : `; store / floor ${entry["peakRssRatio"]}x`
+    })`)
+    sizesReport[String(jobs)] = entry
+  } finally {
+    fs.rmSync(sources, { recursive: true, force: true })
   }
-  say(table(rows))
-  say()
-  const decodeMBs = mb / (f["decode"]!.medianMs / 1000)
-  const encodeMBs = mb / (f["encode"]!.medianMs / 1000)
-  const parseMBs = mb / (f["jsonParse"]!.medianMs / 1000)
-  const stringifyMBs = mb / (f["jsonStringify"]!.medianMs / 1000)
-  say(table([
-    ["codec alone", "MB/s", "JSON floor MB/s", "codec / floor time"],
-    ["decode (text → State)", decodeMBs.toFixed(0), `${parseMBs.toFixed(0)} (JSON.parse)`, `${ratio(f["decode"]!.medianMs, f["jsonParse"]!.medianMs)}x`],
-    ["encode, cold (State → text)", encodeMBs.toFixed(0), `${stringifyMBs.toFixed(0)} (JSON.stringify)`, `${ratio(f["encode"]!.medianMs, f["jsonStringify"]!.medianMs)}x`]
-  ]))
-  say()
-  const rssRatio = ratio(rss.maxRssBytes, result.fileBytes)
-  say(`peak RSS of a store-only process (load, ${Math.min(runs, 20)} updates, ${Math.min(runs, 20)} cold loads): ${(rss.maxRssBytes / 2 ** 20).toFixed(0)} MiB = ${rssRatio}x the file`)
-  Object.assign(entry, { decodeMBs, encodeMBs, parseMBs, stringifyMBs, peakRssBytes: rss.maxRssBytes, peakRssRatio: rssRatio })
-  sizesReport[String(jobs)] = entry
 }
 report["sizes"] = sizesReport
 
-// Contention: P processes, each doing N updates of one counter in a small state.
+// ---------------------------------------------------------------- contention
+
 const perWorker = quick ? 100 : 400
-const warmup = 30
-say()
-say(`## contention: P processes × ${perWorker} updates (after ${warmup} untimed) on a 10-job state`)
-say()
-const contention: Record<string, unknown> = {}
-const rows = [["P", "store updates/s", "floor updates/s", "store / floor"]]
-for (const p of [1, 2, 4, 8]) {
-  const rates: Record<string, number> = {}
-  for (const mode of ["floor", "store"]) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-contention-"))
+const warmup = quick ? 20 : 30
+const modes = storeAvailable ? (["floor", "store"] as const) : (["floor"] as const)
+
+/**
+ * P processes each doing `perWorker` increments of one counter in a
+ * 10-job state, started together. Updates/s over the span from the first
+ * start to the last finish; the final count must be exact, or an update
+ * was lost and the run fails.
+ */
+const contend = async (mode: "floor" | "store", p: number): Promise<number> => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-contention-"))
+  try {
     fs.writeFileSync(path.join(dir, "state.json"), generateStateText(10))
-    const startAt = Date.now() + 1000 + 300 * p
+    // Time for P processes to start and warm up on 2 cores before the clock starts.
+    const startAt = Date.now() + 1000 + 250 * p
     const outs = await Promise.all(
       Array.from(
         { length: p },
@@ -122,17 +214,35 @@ for (const p of [1, 2, 4, 8]) {
     )
     const spans = outs.map(lastJson) as Array<{ started: number; finished: number }>
     const seconds = (Math.max(...spans.map((s) => s.finished)) - Math.min(...spans.map((s) => s.started))) / 1000
-    const counter = JSON.parse(fs.readFileSync(path.join(dir, "state.json"), "utf8")).counter
+    const counter = readCounter(dir)
     const expected = p * (perWorker + warmup)
-    if (counter !== expected) throw new Error(`${mode} P=${p}: counter ${counter}, expected ${expected}: an update was lost`)
-    rates[mode] = (p * perWorker) / seconds
+    if (counter !== expected) failures.push(`${mode} P=${p}: counter ${String(counter)}, expected ${expected}: an update was lost`)
+    return (p * perWorker) / seconds
+  } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
-  contention[String(p)] = { store: rates["store"], floor: rates["floor"], ratio: ratio(rates["store"]!, rates["floor"]!) }
-  rows.push([String(p), rates["store"]!.toFixed(0), rates["floor"]!.toFixed(0), `${ratio(rates["store"]!, rates["floor"]!)}x`])
+}
+
+say()
+say(`## contention: P processes × ${perWorker} updates (after ${warmup} untimed) on a 10-job state`)
+say()
+const contention: Record<string, Record<string, number>> = {}
+const rows = [["P", ...modes.map((m) => `${m} updates/s`), ...(storeAvailable ? ["store / floor"] : [])]]
+for (const p of [1, 2, 4, 8]) {
+  const rates: Record<string, number> = {}
+  for (const mode of modes) rates[mode] = await contend(mode, p)
+  const row = [String(p), ...modes.map((m) => rates[m]!.toFixed(0))]
+  if (storeAvailable) {
+    rates["ratio"] = ratio(rates["store"]!, rates["floor"]!)
+    row.push(`${rates["ratio"]}x`)
+  }
+  contention[String(p)] = rates
+  rows.push(row)
 }
 say(table(rows))
-say("(final counts were exact in every run)")
-report["contention"] = contention
+say(failures.length === 0 ? "(final counts were exact in every run)" : `LOST UPDATES:\n${failures.join("\n")}`)
+report["contention"] = { perWorker, warmup, rates: contention }
+report["failures"] = failures
 
 console.log(JSON.stringify(report))
+if (failures.length > 0) process.exitCode = 1
