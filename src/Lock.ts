@@ -10,8 +10,9 @@
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import * as Scope from "effect/Scope"
 import * as internal from "./internal/lock.js"
 import type { LockTimeout, StateIoError } from "./StateError.js"
 
@@ -25,6 +26,8 @@ import type { LockTimeout, StateIoError } from "./StateError.js"
 export const defaultTimeout: Duration.Duration = Duration.seconds(30)
 
 /**
+ * Options of `acquire` and `withLock`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -35,20 +38,27 @@ export interface LockOptions {
 
 /**
  * Holds the exclusive flock on `lockPath` for the lifetime of the current
- * scope, creating the file (mode 0644) if it is missing; the file is never
- * deleted or renamed.
+ * scope, creating the file (mode 0644, less the umask) if it is missing.
+ * The file is never deleted or renamed: a peer may hold an open descriptor
+ * of it, and a new file at the same path would not exclude that peer.
  *
  * Waiting never blocks the event loop and never starves behind peers that
- * wait in a blocking `LOCK_EX` (the Go tool does): an uncontended lock is
- * taken with a non-blocking call; a contended one waits in the kernel's
- * queue on one libuv pool thread per lock file, however many fibers wait
- * (they queue in-process behind it). Waiting is interruptible; a wait that
- * is interrupted or times out hands the still-parked call to the next
- * waiter, or, if there is none, releases the lock the moment the call
- * returns, so the lock is never left held.
+ * wait in a blocking `LOCK_EX` (the Go tool does): a free lock is taken with
+ * one non-blocking call; a held one is waited for in the kernel's queue by
+ * one blocking call on a libuv pool thread per lock file, however many
+ * fibers of this process wait (they queue in-process, first come first
+ * served, behind it). Waiting is interruptible. A wait that is interrupted
+ * or times out leaves the blocking call to the next waiter of this process,
+ * or, if there is none, lets go of the lock the moment the call gets it, so
+ * the lock is never left held.
  *
- * Fails with `LockTimeout` after `options.timeout`, or `StateIoError` when
- * the lock file cannot be opened or flock itself fails.
+ * Not re-entrant: acquiring a lock the current fiber already holds waits
+ * until the timeout.
+ *
+ * Fails with `LockTimeout` when the lock is not obtained within
+ * `options.timeout` (default `defaultTimeout`), and with `StateIoError` when
+ * the lock file cannot be opened (operation "open lock"; e.g. its directory
+ * does not exist) or flock(2) itself fails (operation "flock").
  *
  * @since 0.1.0
  * @category constructors
@@ -60,7 +70,10 @@ export const acquire: (
   internal.acquire(lockPath, Duration.decode(options?.timeout ?? defaultTimeout))
 
 /**
- * Runs `effect` while holding the lock on `lockPath` (see `acquire`).
+ * Runs `effect` while holding the lock on `lockPath`, and releases it when
+ * `effect` ends, however it ends. Fails as `acquire` does, before `effect`
+ * starts. A `Scope` that `effect` needs is still the caller's: resources it
+ * opens are not closed with the lock.
  *
  * @since 0.1.0
  * @category combinators
@@ -68,13 +81,17 @@ export const acquire: (
 export const withLock: {
   (lockPath: string, options?: LockOptions): <A, E, R>(
     effect: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | LockTimeout | StateIoError, Exclude<R, Scope.Scope> | FileSystem.FileSystem>
+  ) => Effect.Effect<A, E | LockTimeout | StateIoError, R | FileSystem.FileSystem>
   <A, E, R>(
     effect: Effect.Effect<A, E, R>,
     lockPath: string,
     options?: LockOptions
-  ): Effect.Effect<A, E | LockTimeout | StateIoError, Exclude<R, Scope.Scope> | FileSystem.FileSystem>
-} = internal.withLock((lockPath, options) => acquire(lockPath, options))
+  ): Effect.Effect<A, E | LockTimeout | StateIoError, R | FileSystem.FileSystem>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(effect: Effect.Effect<A, E, R>, lockPath: string, options?: LockOptions) =>
+    Effect.scopedWith((scope) => Effect.zipRight(Scope.extend(acquire(lockPath, options), scope), effect))
+)
 
 /**
  * How many blocking flock calls this process has parked on pool threads

@@ -1,222 +1,450 @@
+/**
+ * Lock against real peers: other fibers of this process, Node processes
+ * running the built library, and python3's fcntl.flock, which is the call the
+ * Go tool makes. Waits are bounded only to keep a broken build from hanging;
+ * nothing asserts how fast anything is.
+ */
+import { SystemError } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
+import * as os from "node:os"
 import * as Lock from "../src/Lock.js"
+import { LockTimeout, StateIoError } from "../src/StateError.js"
 
+const root = path.join(import.meta.dirname, "..")
 const fixtures = path.join(import.meta.dirname, "fixtures", "lock")
 const flockPy = path.join(fixtures, "flock.py")
 
-const tempLock = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-lock-")), "state.lock")
+const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-lock-"))
+const tempLock = () => path.join(tempDir(), "state.lock")
+const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
-const run = <A, E>(effect: Effect.Effect<A, E, import("@effect/platform/FileSystem").FileSystem>) =>
-  Effect.runPromise(Effect.provide(effect, NodeFileSystem.layer))
+/** A real-time pause, whatever Clock the test runs with. */
+const pause = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
 
-const exec = (command: string, args: ReadonlyArray<string>) =>
-  new Promise<string>((resolve, reject) =>
-    execFile(command, args, { timeout: 60_000 }, (error, stdout, stderr) =>
-      error ? reject(new Error(`${command} ${args.join(" ")}: ${error.message}\n${stderr}`)) : resolve(stdout.trim())
-    )
-  )
-
-/** What a python3 peer sees: "free" if it could take the lock right now, "busy" if not. */
-const peerSees = (lockPath: string) => exec("python3", [flockPy, "try", lockPath])
-
-/** A python3 process holding the lock until `release` is called. */
-const pythonHolder = async (lockPath: string) => {
-  const child = spawn("python3", [flockPy, "hold", lockPath], { stdio: ["pipe", "pipe", "inherit"] })
-  const lines = linesOf(child)
-  expect(await lines.next()).toBe("locked")
-  return {
-    release: async () => {
-      child.stdin!.end()
-      expect(await lines.next()).toBe("released")
-    }
-  }
-}
-
-const linesOf = (child: ChildProcess) => {
-  const queue: Array<string> = []
-  const waiting: Array<(line: string) => void> = []
-  let buffer = ""
-  child.stdout!.on("data", (chunk: Buffer) => {
-    buffer += chunk.toString()
-    let i
-    while ((i = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, i)
-      buffer = buffer.slice(i + 1)
-      const waiter = waiting.shift()
-      if (waiter) waiter(line)
-      else queue.push(line)
+/** Polls `check` in real time until it holds; fails the test after about `boundMillis`. */
+const eventually = (what: string, check: () => boolean, boundMillis = 20_000) =>
+  Effect.gen(function*() {
+    for (let waited = 0; !check(); waited += 10) {
+      if (waited >= boundMillis) return yield* Effect.die(new Error(`gave up waiting for ${what}`))
+      yield* pause(10)
     }
   })
-  return {
-    next: () =>
-      new Promise<string>((resolve) => {
-        const line = queue.shift()
+
+/** The lines a child process prints, in order; waiting for one fails if the child exits first. */
+class Lines {
+  private readonly queue: Array<string> = []
+  private readonly waiting: Array<{ resolve: (line: string) => void; reject: (error: Error) => void }> = []
+  private buffer = ""
+  private ended: Error | undefined
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout!.on("data", (chunk: Buffer) => {
+      this.buffer += chunk.toString()
+      for (let i; (i = this.buffer.indexOf("\n")) >= 0;) {
+        const line = this.buffer.slice(0, i)
+        this.buffer = this.buffer.slice(i + 1)
+        const waiter = this.waiting.shift()
+        if (waiter) waiter.resolve(line)
+        else this.queue.push(line)
+      }
+    })
+    child.on("close", (code, signal) => {
+      this.ended = new Error(`${child.spawnargs.join(" ")} exited (${code ?? signal}) before answering`)
+      for (const waiter of this.waiting.splice(0)) waiter.reject(this.ended)
+    })
+  }
+
+  next(): Effect.Effect<string> {
+    return Effect.promise(() =>
+      new Promise<string>((resolve, reject) => {
+        const line = this.queue.shift()
         if (line !== undefined) resolve(line)
-        else waiting.push(resolve)
+        else if (this.ended) reject(this.ended)
+        else this.waiting.push({ resolve, reject })
       })
+    )
   }
 }
+
+/** A python3 process (flock.py peer) taking commands; killed when the test's scope closes. */
+const pythonPeer = Effect.acquireRelease(
+  Effect.sync(() => {
+    const child = spawn("python3", [flockPy, "peer"], { stdio: ["pipe", "pipe", "inherit"] })
+    const lines = new Lines(child)
+    return {
+      child,
+      ask: (command: string) => Effect.suspend(() => (child.stdin!.write(`${command}\n`), lines.next()))
+    }
+  }),
+  ({ child }) =>
+    Effect.promise(() =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
+        child.once("close", () => resolve())
+        child.kill("SIGKILL")
+      })
+    )
+)
+
+const run = (file: string, args: ReadonlyArray<string>) =>
+  Effect.async<{ code: number | null; stderr: string }>((resume) => {
+    const child = execFile(file, args, { timeout: 120_000 }, (error, _stdout, stderr) =>
+      resume(Effect.succeed({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stderr })))
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+/** The typed failure of an exit, if it has one. */
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
+  Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+
+/** A test on the real clock, with real files, and a scope that closes (stopping peers) when it ends. */
+const live = <A, E>(name: string, test: () => Effect.Effect<A, E, FileSystem.FileSystem | Scope.Scope>) =>
+  it.scopedLive(name, () => Effect.provide(test(), NodeFileSystem.layer))
+
+/** The same on the TestClock. */
+const onTestClock = <A, E>(name: string, test: () => Effect.Effect<A, E, FileSystem.FileSystem | Scope.Scope>) =>
+  it.scoped(name, () => Effect.provide(test(), NodeFileSystem.layer))
 
 describe("Lock", () => {
-  it("creates the lock file with mode 0644 and never removes it", async () => {
-    const lockPath = tempLock()
-    await run(Effect.scoped(Lock.acquire(lockPath)))
-    expect(fs.statSync(lockPath).mode & 0o777).toBe(0o644)
-    await run(Effect.scoped(Lock.acquire(lockPath)))
-    expect(fs.existsSync(lockPath)).toBe(true)
+  describe("within one process", () => {
+    live("a second fiber waits until the first releases", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const events: Array<string> = []
+        const holding = yield* Deferred.make<void>()
+        const done = yield* Deferred.make<void>()
+        const first = yield* Effect.fork(Lock.withLock(
+          Effect.gen(function*() {
+            events.push("first in")
+            yield* Deferred.succeed(holding, undefined)
+            yield* Deferred.await(done)
+            events.push("first out")
+          }),
+          lockPath
+        ))
+        yield* Deferred.await(holding)
+        const second = yield* Effect.fork(Lock.withLock(Effect.sync(() => events.push("second in")), lockPath))
+        // Plenty of time for the second fiber to get in, were it not excluded.
+        yield* pause(100)
+        expect(events).toEqual(["first in"])
+        // It waits in this process's queue, not in the kernel's.
+        expect(Lock.parkedCalls()).toBe(0)
+        yield* Deferred.succeed(done, undefined)
+        yield* Fiber.join(first)
+        yield* Fiber.join(second)
+        expect(events).toEqual(["first in", "first out", "second in"])
+      }))
+
+    live("fibers take turns, first come first served, without losing an update", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        let counter = 0
+        const order: Array<number> = []
+        const increment = (i: number) =>
+          Lock.withLock(
+            Effect.gen(function*() {
+              order.push(i)
+              const seen = counter
+              yield* pause(1)
+              counter = seen + 1
+            }),
+            lockPath
+          )
+        yield* Effect.forEach(range(20), increment, { concurrency: "unbounded", discard: true })
+        expect(order).toEqual(range(20))
+        yield* Effect.forEach(range(100), increment, { concurrency: "unbounded", discard: true })
+        expect(counter).toBe(120)
+      }))
+
+    live("a failed acquisition gives its place up at once, though its scope stays open", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const holder = yield* pythonPeer
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        // Caught inside a scope that lives on, like a service's: the failure must not keep a permit.
+        const failed = yield* Effect.flip(Lock.acquire(lockPath, { timeout: "100 millis" }))
+        expect(failed).toBeInstanceOf(LockTimeout)
+        expect(yield* holder.ask("release")).toBe("released")
+        const other = yield* Effect.either(Effect.scoped(Lock.acquire(lockPath, { timeout: "10 seconds" })))
+        expect(other._tag).toBe("Right")
+      }))
+
+    live("withLock releases the lock when its effect fails, and keeps the effect's error", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const prober = yield* pythonPeer
+        const error = yield* Effect.flip(Lock.withLock(
+          Effect.zipRight(prober.ask(`try ${lockPath}`), Effect.fail("boom" as const)),
+          lockPath
+        ))
+        expect(error).toBe("boom")
+        expect(yield* prober.ask(`try ${lockPath}`)).toBe("free")
+        // Data-first and data-last forms agree.
+        expect(yield* prober.ask(`try ${lockPath}`).pipe(Lock.withLock(lockPath))).toBe("busy")
+      }))
   })
 
-  it("excludes a python3 flock peer while held, and frees it on release", async () => {
-    const lockPath = tempLock()
-    const seen = await run(Effect.gen(function*() {
-      const inside = yield* Effect.scoped(Effect.zipRight(Lock.acquire(lockPath), Effect.promise(() => peerSees(lockPath))))
-      const after = yield* Effect.promise(() => peerSees(lockPath))
-      return [inside, after]
-    }))
-    expect(seen).toEqual(["busy", "free"])
+  describe("against a python3 flock peer", () => {
+    live("while we hold the lock, python3's LOCK_EX|LOCK_NB fails; once we release it, it succeeds", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const prober = yield* pythonPeer
+        const inside = yield* Lock.withLock(prober.ask(`try ${lockPath}`), lockPath)
+        expect(inside).toBe("busy")
+        expect(yield* prober.ask(`try ${lockPath}`)).toBe("free")
+      }))
+
+    live("a python3 holder makes us wait and fail with LockTimeout; once it lets go, we get the lock", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const holder = yield* pythonPeer
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        const error = yield* Effect.flip(Effect.scoped(Lock.acquire(lockPath, { timeout: "300 millis" })))
+        expect(error).toBeInstanceOf(LockTimeout)
+        expect(error).toMatchObject({ path: lockPath, waitedMillis: 300 })
+        expect(error.message).toContain(lockPath)
+        // The blocking call is still parked on a pool thread; it must let go of what it gets.
+        expect(Lock.parkedCalls()).toBe(1)
+        expect(yield* holder.ask("release")).toBe("released")
+        yield* eventually("the parked flock to return", () => Lock.parkedCalls() === 0)
+        expect(yield* holder.ask(`try ${lockPath}`)).toBe("free")
+        yield* Effect.scoped(Lock.acquire(lockPath, { timeout: "10 seconds" }))
+        expect(yield* holder.ask(`try ${lockPath}`)).toBe("free")
+      }))
+
+    onTestClock("the timeout is measured with Effect's Clock", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const holder = yield* pythonPeer
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        // An hour of real time would outlast the test: only the TestClock can end this wait.
+        const waiter = yield* Effect.fork(Effect.scoped(Lock.acquire(lockPath, { timeout: "1 hour" })))
+        yield* eventually("the waiter to park its flock", () => Lock.parkedCalls() === 1)
+        yield* TestClock.adjust("59 minutes")
+        yield* pause(20)
+        expect(Option.isNone(yield* Fiber.poll(waiter))).toBe(true)
+        yield* TestClock.adjust("1 minute")
+        const exit = yield* Fiber.await(waiter)
+        expect(failureOf(exit)).toEqual(new LockTimeout({ path: lockPath, waitedMillis: 3_600_000 }))
+        expect(yield* holder.ask("release")).toBe("released")
+        yield* eventually("the parked flock to return", () => Lock.parkedCalls() === 0)
+        expect(yield* holder.ask(`try ${lockPath}`)).toBe("free")
+      }))
+
+    live("an interrupted waiter stops at once, and the lock is not held afterwards, even once the parked call gets it", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const holder = yield* pythonPeer
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        // The default timeout (30 seconds): stopping is the interruption's doing.
+        const waiter = yield* Effect.fork(Effect.scoped(Lock.acquire(lockPath)))
+        yield* eventually("the waiter to park its flock", () => Lock.parkedCalls() === 1)
+        const exit = yield* Fiber.interrupt(waiter).pipe(Effect.timeoutFail({
+          duration: "10 seconds",
+          onTimeout: () => new Error("interrupting a waiter did not return")
+        }))
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        // It returned while its blocking call is still parked in the kernel.
+        expect(Lock.parkedCalls()).toBe(1)
+        expect(yield* holder.ask(`try ${lockPath}`)).toBe("busy")
+        expect(yield* holder.ask("release")).toBe("released")
+        // The parked call gets the lock now, with nobody left to want it: it must give it straight back.
+        yield* eventually("the parked flock to return", () => Lock.parkedCalls() === 0)
+        expect(yield* holder.ask(`try ${lockPath}`)).toBe("free")
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        expect(yield* holder.ask("release")).toBe("released")
+      }))
+
+    live("the next waiter adopts an interrupted waiter's parked call instead of parking another", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const holder = yield* pythonPeer
+        const prober = yield* pythonPeer
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        const first = yield* Effect.fork(Effect.scoped(Lock.acquire(lockPath)))
+        yield* eventually("the first waiter to park its flock", () => Lock.parkedCalls() === 1)
+        yield* Fiber.interrupt(first)
+        const second = yield* Effect.fork(
+          Lock.withLock(prober.ask(`try ${lockPath}`), lockPath, { timeout: "20 seconds" })
+        )
+        yield* pause(100)
+        expect(Lock.parkedCalls()).toBe(1)
+        expect(Option.isNone(yield* Fiber.poll(second))).toBe(true)
+        expect(yield* holder.ask("release")).toBe("released")
+        expect(yield* Fiber.join(second)).toBe("busy")
+        yield* eventually("the parked flock to return", () => Lock.parkedCalls() === 0)
+        expect(yield* prober.ask(`try ${lockPath}`)).toBe("free")
+      }))
+
+    live("timeouts that coincide with the kernel granting the lock never leave it held", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const holder = yield* pythonPeer
+        const prober = yield* pythonPeer
+        const outcomes = { acquired: 0, timedOut: 0 }
+        for (const round of range(30)) {
+          expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+          const waiter = yield* Effect.fork(Effect.scoped(Lock.acquire(lockPath, { timeout: `${15 + (round % 10)} millis` })))
+          yield* pause(15)
+          expect(yield* holder.ask("release")).toBe("released")
+          const exit = yield* Fiber.await(waiter)
+          if (Exit.isSuccess(exit)) outcomes.acquired++
+          else if (failureOf(exit) instanceof LockTimeout) outcomes.timedOut++
+          else expect.fail(`unexpected exit ${exit}`)
+          yield* eventually("the parked flock to return", () => Lock.parkedCalls() === 0)
+          expect(yield* prober.ask(`try ${lockPath}`)).toBe("free")
+        }
+        expect(outcomes.acquired + outcomes.timedOut).toBe(30)
+      }))
+
+    live("is not starved by peers that wait in a blocking LOCK_EX: all make progress", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        // Two peers, each re-locking 1 ms after it unlocks: the lock passes from one to the other
+        // through the kernel's queue and is almost never free, so a waiter that polled with
+        // LOCK_NB would hardly ever get in; one waiting in the queue is woken with them.
+        const peers = range(2).map(() => {
+          const child = spawn("python3", [flockPy, "loop", lockPath, "150", "4", "1"], { stdio: ["ignore", "pipe", "inherit"] })
+          return { child, lines: new Lines(child) }
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(() => peers.forEach(({ child }) => child.kill("SIGKILL"))))
+        for (const { lines } of peers) expect(yield* lines.next()).toBe("started")
+        const peersDone = yield* Effect.fork(Effect.forEach(peers, ({ lines }) => lines.next()))
+        let ours = 0
+        while (Option.isNone(yield* Fiber.poll(peersDone))) {
+          // Like the peers: hold the lock a moment, leave a gap.
+          yield* Lock.withLock(pause(4), lockPath, { timeout: "20 seconds" })
+          ours++
+          yield* pause(1)
+        }
+        expect(yield* Fiber.join(peersDone)).toEqual(["done 150", "done 150"])
+        expect(ours).toBeGreaterThanOrEqual(20)
+      }))
+
+    live("however many fibers wait, one pool thread is parked per lock file: file I/O still gets through", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const data = path.join(path.dirname(lockPath), "data")
+        fs.writeFileSync(data, "some bytes")
+        const holder = yield* pythonPeer
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        // More waiters than pool threads: were each to park a thread, no read could run.
+        const poolSize = Number(process.env["UV_THREADPOOL_SIZE"] ?? "") || 4
+        // Two spellings of one file share its queue and its parked call.
+        const spellings = [lockPath, path.relative(process.cwd(), lockPath)]
+        const waiters = yield* Effect.forEach(
+          range(poolSize + 6),
+          (i) => Effect.fork(Effect.scoped(Lock.acquire(spellings[i % 2]!, { timeout: "60 seconds" })))
+        )
+        yield* eventually("a waiter to park its flock", () => Lock.parkedCalls() > 0)
+        yield* pause(100)
+        expect(Lock.parkedCalls()).toBe(1)
+        const read = yield* Effect.promise(() => fs.promises.readFile(data, "utf8")).pipe(Effect.timeoutOption("10 seconds"))
+        expect(read).toEqual(Option.some("some bytes"))
+        const fsx = yield* FileSystem.FileSystem
+        const readThroughEffect = yield* fsx.readFileString(data).pipe(Effect.timeoutOption("10 seconds"))
+        expect(readThroughEffect).toEqual(Option.some("some bytes"))
+        for (const waiter of waiters) expect(Option.isNone(yield* Fiber.poll(waiter))).toBe(true)
+        expect(yield* holder.ask("release")).toBe("released")
+        yield* Fiber.joinAll(waiters)
+        expect(Lock.parkedCalls()).toBe(0)
+        expect(yield* holder.ask(`try ${lockPath}`)).toBe("free")
+      }))
   })
 
-  it("fibers of one process exclude each other: the second waits for the first", () =>
-    run(Effect.gen(function*() {
-      const lockPath = tempLock()
-      const events: Array<string> = []
-      const held = yield* Deferred.make<void>()
-      const release = yield* Deferred.make<void>()
-      const first = yield* Effect.scoped(Effect.gen(function*() {
-        yield* Lock.acquire(lockPath)
-        events.push("first in")
-        yield* Deferred.succeed(held, undefined)
-        yield* Deferred.await(release)
-        events.push("first out")
-      })).pipe(Effect.fork)
-      yield* Deferred.await(held)
-      const second = yield* Effect.scoped(Effect.zipRight(
-        Lock.acquire(lockPath),
-        Effect.sync(() => events.push("second in"))
-      )).pipe(Effect.fork)
-      yield* Effect.sleep("50 millis")
-      expect(events).toEqual(["first in"])
-      yield* Deferred.succeed(release, undefined)
-      yield* Fiber.join(first)
-      yield* Fiber.join(second)
-      expect(events).toEqual(["first in", "first out", "second in"])
-    })))
+  describe("the lock file", () => {
+    live("is created with mode 0644 (less the umask), and never removed or replaced", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        expect(fs.existsSync(lockPath)).toBe(false)
+        const inside = yield* Lock.withLock(Effect.sync(() => fs.statSync(lockPath)), lockPath)
+        expect(inside.isFile()).toBe(true)
+        expect(inside.mode & 0o777).toBe(0o644 & ~process.umask())
+        // Every way out of an acquisition: release, a timeout, an interruption.
+        yield* Effect.scoped(Lock.acquire(lockPath))
+        const holder = yield* pythonPeer
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        yield* Effect.flip(Effect.scoped(Lock.acquire(lockPath, { timeout: "50 millis" })))
+        const waiter = yield* Effect.fork(Effect.scoped(Lock.acquire(lockPath)))
+        yield* pause(50)
+        yield* Fiber.interrupt(waiter)
+        expect(yield* holder.ask("release")).toBe("released")
+        yield* eventually("the parked flock to return", () => Lock.parkedCalls() === 0)
+        const after = fs.statSync(lockPath)
+        expect([after.ino, after.dev, after.mode]).toEqual([inside.ino, inside.dev, inside.mode])
+        expect(fs.readdirSync(path.dirname(lockPath))).toEqual(["state.lock"])
+      }))
 
-  it("waits for a python3 holder, times out with LockTimeout, then gets the lock once it is released", async () => {
-    const lockPath = tempLock()
-    const holder = await pythonHolder(lockPath)
-    const error = await run(Effect.flip(Effect.scoped(Lock.acquire(lockPath, { timeout: "200 millis" }))))
-    expect(error._tag).toBe("LockTimeout")
-    expect(error._tag === "LockTimeout" && [error.path, error.waitedMillis]).toEqual([lockPath, 200])
-    expect(error.message).toContain(lockPath)
-    // The timed-out wait must not keep the lock from python, nor take it when python lets go.
-    await holder.release()
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    expect(await peerSees(lockPath)).toBe("free")
-    await run(Effect.scoped(Lock.acquire(lockPath, { timeout: "5 seconds" })))
+    live("in a missing directory: StateIoError (open lock) that says so, and no directory is created", () =>
+      Effect.gen(function*() {
+        const dir = path.join(tempDir(), "missing")
+        const lockPath = path.join(dir, "state.lock")
+        const error = yield* Effect.flip(Effect.scoped(Lock.acquire(lockPath)))
+        expect(error).toBeInstanceOf(StateIoError)
+        expect(error).toMatchObject({ operation: "open lock", path: lockPath })
+        expect(error._tag === "StateIoError" && error.reason).toContain("ENOENT")
+        expect(error._tag === "StateIoError" && error.reason).toContain(`${dir} does not exist`)
+        expect(fs.existsSync(dir)).toBe(false)
+      }))
+
+    live("is opened through the caller's FileSystem: its failure is a StateIoError (open lock)", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const injected = new SystemError({
+          reason: "PermissionDenied",
+          module: "FileSystem",
+          method: "open",
+          pathOrDescriptor: lockPath,
+          description: "EACCES: injected"
+        })
+        const error = yield* Effect.flip(Effect.scoped(Lock.acquire(lockPath))).pipe(
+          Effect.provide(FileSystem.layerNoop({ open: () => Effect.fail(injected) }))
+        )
+        expect(error).toMatchObject({ _tag: "StateIoError", operation: "open lock", path: lockPath, cause: injected })
+        expect(error._tag === "StateIoError" && error.reason).toContain("EACCES: injected")
+        expect(fs.existsSync(lockPath)).toBe(false)
+        // Nothing was left behind in this process's queue for the file.
+        yield* Effect.scoped(Lock.acquire(lockPath, { timeout: "5 seconds" }))
+      }))
   })
 
-  it("an interrupted waiter stops promptly and never holds the lock afterwards", async () => {
-    const lockPath = tempLock()
-    const holder = await pythonHolder(lockPath)
-    const started = Date.now()
-    await run(Effect.gen(function*() {
-      const waiter = yield* Effect.scoped(Effect.zipRight(Lock.acquire(lockPath), Effect.never)).pipe(Effect.fork)
-      yield* Effect.sleep("100 millis")
-      yield* Fiber.interrupt(waiter)
-    }))
-    expect(Date.now() - started).toBeLessThan(5_000)
-    // The call stays parked on a pool thread, which would keep the process from exiting.
-    expect(Lock.parkedCalls()).toBe(1)
-    await holder.release()
-    // The call parked in the kernel gets the lock when python lets go, and must give it straight back.
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    expect(await peerSees(lockPath)).toBe("free")
-    expect(Lock.parkedCalls()).toBe(0)
-  })
-
-  it("a waiter after an interrupted one adopts its parked call and gets the lock", async () => {
-    const lockPath = tempLock()
-    const holder = await pythonHolder(lockPath)
-    const order = await run(Effect.gen(function*() {
-      const first = yield* Effect.scoped(Lock.acquire(lockPath)).pipe(Effect.fork)
-      yield* Effect.sleep("50 millis")
-      yield* Fiber.interrupt(first)
-      const second = yield* Effect.scoped(Effect.zipRight(
-        Lock.acquire(lockPath, { timeout: "10 seconds" }),
-        Effect.promise(() => peerSees(lockPath))
-      )).pipe(Effect.fork)
-      yield* Effect.sleep("50 millis")
-      yield* Effect.promise(() => holder.release())
-      return yield* Fiber.join(second)
-    }))
-    expect(order).toBe("busy")
-    expect(await peerSees(lockPath)).toBe("free")
-  })
-
-  it("many waiting fibers park at most one pool thread: file I/O still completes", async () => {
-    const lockPath = tempLock()
-    const holder = await pythonHolder(lockPath)
-    const readable = path.join(path.dirname(lockPath), "data")
-    fs.writeFileSync(readable, "x".repeat(1000))
-    const result = await run(Effect.gen(function*() {
-      const waiters = yield* Effect.forEach(
-        Array.from({ length: 12 }),
-        () => Effect.scoped(Lock.acquire(lockPath, { timeout: "30 seconds" })).pipe(Effect.fork)
-      )
-      yield* Effect.sleep("100 millis")
-      // With the default 4 pool threads, 12 parked flock calls would leave none for this read.
-      const read = yield* Effect.promise(() => fs.promises.readFile(readable, "utf8")).pipe(
-        Effect.timeout("5 seconds"),
-        Effect.option
-      )
-      yield* Effect.promise(() => holder.release())
-      yield* Fiber.joinAll(waiters)
-      return read
-    }))
-    expect(result._tag).toBe("Some")
-  })
-
-  it("is not starved by a peer that waits in a blocking LOCK_EX", async () => {
-    const lockPath = tempLock()
-    const peer = spawn("python3", [flockPy, "loop", lockPath, "300"], { stdio: ["ignore", "pipe", "inherit"] })
-    const lines = linesOf(peer)
-    expect(await lines.next()).toBe("started")
-    let ours = 0
-    let peerDone = false
-    const finished = lines.next().then((line) => {
-      peerDone = line === "done"
-    })
-    await run(Effect.gen(function*() {
-      // Take the lock repeatedly while the peer hammers it; count how often we got in before it finished.
-      while (ours < 50) {
-        yield* Effect.scoped(Lock.acquire(lockPath, { timeout: "20 seconds" }))
-        if (!peerDone) ours++
-        else break
-        yield* Effect.sleep("1 millis")
-      }
-    }))
-    await finished
-    expect(ours).toBeGreaterThan(5)
-  })
-
-  it("4 Node processes and 2 python3 processes increment one counter without losing an update", async () => {
-    const lockPath = tempLock()
-    const counter = path.join(path.dirname(lockPath), "counter")
-    fs.writeFileSync(counter, "0")
-    const worker = path.join(fixtures, "counter-worker.mjs")
-    await Promise.all([
-      ...Array.from({ length: 4 }, () => exec(process.execPath, [worker, lockPath, counter, "100"])),
-      ...Array.from({ length: 2 }, () => exec("python3", [flockPy, "counter", lockPath, counter, "100"]))
-    ])
-    expect(fs.readFileSync(counter, "utf8")).toBe("600")
+  describe("across processes", () => {
+    live("4 Node processes (dist/Lock.js) and 2 python3 processes, 100 increments each: the count is exact", () =>
+      Effect.gen(function*() {
+        // The Node workers run the built library: it must be built from the sources under test.
+        for (const file of ["Lock", "internal/lock"]) {
+          const built = path.join(root, "dist", `${file}.js`)
+          const source = path.join(root, "src", `${file}.ts`)
+          if (!fs.existsSync(built) || fs.statSync(built).mtimeMs < fs.statSync(source).mtimeMs) {
+            return expect.fail(`${built} is missing or older than ${source}: run \`npm run build\` first`)
+          }
+        }
+        const lockPath = tempLock()
+        const counter = path.join(path.dirname(lockPath), "counter")
+        fs.writeFileSync(counter, "0")
+        const worker = path.join(fixtures, "counter-worker.mjs")
+        const results = yield* Effect.all(
+          [
+            ...range(4).map(() => run(process.execPath, [worker, lockPath, counter, "100"])),
+            ...range(2).map(() => run("python3", [flockPy, "counter", lockPath, counter, "100"]))
+          ],
+          { concurrency: "unbounded" }
+        )
+        expect(results).toEqual(range(6).map(() => ({ code: 0, stderr: "" })))
+        expect(fs.readFileSync(counter, "utf8")).toBe("600")
+      }))
   })
 })

@@ -1,31 +1,58 @@
+import type * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { dual } from "effect/Function"
 import * as Scope from "effect/Scope"
 import koffi from "koffi"
+import * as NodePath from "node:path"
 import { LockTimeout, StateIoError } from "../StateError.js"
 
 const LOCK_EX = 2
 const LOCK_NB = 4
 const LOCK_UN = 8
-const EINTR = 4
-const EWOULDBLOCK = 11
+// From koffi's table rather than Linux's numbers: EWOULDBLOCK is 35 on macOS.
+const EINTR = koffi.os.errno["EINTR"] ?? 4
+const EWOULDBLOCK = koffi.os.errno["EWOULDBLOCK"] ?? koffi.os.errno["EAGAIN"] ?? 11
 
 interface Flock {
   (fd: number, operation: number): number
   async(fd: number, operation: number, callback: (error: unknown, result: number) => void): void
 }
 
-let flockFn: Flock | undefined
-const flock = (): Flock => flockFn ??= koffi.load(null).func("int flock(int, int)") as unknown as Flock
+interface Libc {
+  readonly flock: Flock
+  readonly strerror: (errno: number) => string
+}
 
-/** flock(2) that cannot block: retried on EINTR; returns 0, or the errno. */
+// Bound on first use, so that importing the library (e.g. for its codec) needs no libc symbols.
+let libc: Libc | undefined
+const c = (): Libc => {
+  if (libc === undefined) {
+    const lib = koffi.load(null)
+    libc = {
+      flock: lib.func("int flock(int, int)") as unknown as Flock,
+      strerror: lib.func("const char *strerror(int)") as unknown as (errno: number) => string
+    }
+  }
+  return libc
+}
+
+const errnoNames = new Map<number, string>()
+for (const [name, value] of Object.entries(koffi.os.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name)
+
+/** "EBADF: Bad file descriptor": the form Node uses, so reasons read alike whichever layer failed. */
+const describeErrno = (errno: number): string => `${errnoNames.get(errno) ?? `errno ${errno}`}: ${c().strerror(errno)}`
+
+/**
+ * flock(2) for operations that cannot block (LOCK_NB, LOCK_UN), retried on
+ * EINTR; returns 0 or the errno. koffi reads errno right after the call, on
+ * this thread, before any other native code can overwrite it.
+ */
 const flockNow = (fd: number, operation: number): number => {
   for (;;) {
-    if (flock()(fd, operation) === 0) return 0
+    if (c().flock(fd, operation) === 0) return 0
     const errno = koffi.errno()
     if (errno !== EINTR) return errno
   }
@@ -33,21 +60,15 @@ const flockNow = (fd: number, operation: number): number => {
 
 let parked = 0
 
-/**
- * How many flock calls are parked on pool threads right now. Node joins its
- * pool threads when the process exits, so while one is parked (after a wait
- * timed out or was interrupted, until the kernel grants the lock) even
- * `process.exit` waits for it.
- */
+/** How many blocking flock calls occupy pool threads right now (at most one per lock file). */
 export const parkedCalls = (): number => parked
 
 let exitFn: ((code: number) => void) | undefined
 
 /**
- * Ends the process at once with `code` (libc `_exit`), without joining pool
- * threads: for a one-shot program that must not hang on a parked flock.
- * Output written to stdout and stderr is already flushed: on Linux, Node
- * writes both synchronously to files, pipes and terminals.
+ * libc `_exit`: ends the process without joining pool threads, which Node
+ * otherwise does at exit, so a parked flock would hold the process open.
+ * stdout and stderr need no flushing: on Linux Node writes them synchronously.
  */
 export const exitImmediately = (code: number): never => {
   exitFn ??= koffi.load(null).func("void _exit(int)") as unknown as (code: number) => void
@@ -55,177 +76,305 @@ export const exitImmediately = (code: number): never => {
   throw new Error("unreachable: _exit returned")
 }
 
+/** One open description of the lock file. The flock belongs to it, so closing it also drops the lock. */
+interface LockFile {
+  readonly fd: number
+  /** Never fails: close(2) frees the descriptor, and with it the lock, even when it reports an error. */
+  readonly close: Effect.Effect<void>
+}
+
 /**
- * An open lock file and, once the lock is contended, the blocking
- * `flock(LOCK_EX)` parked on a pool thread for it. It outlives the fiber
- * that started it when that fiber is interrupted: the next waiter of this
- * process adopts it instead of parking a second thread.
+ * A blocking `flock(LOCK_EX)` running on a libuv pool thread. It can neither
+ * be cancelled nor be waited for by more than one fiber, and it outlives the
+ * fiber that started it when that fiber stops waiting: the next waiter of
+ * this process adopts it rather than parking a second thread, and if nobody
+ * waits when it returns, the lock it got is let go at once.
+ *
+ * Who owns the outcome is decided by `status` alone, never by which wake-up
+ * a fiber happened to receive: a fiber that is interrupted or times out in
+ * the same instant the call returns still sees `locked` afterwards and
+ * releases it, so a granted lock can never be dropped on the floor.
  */
-class Attempt {
-  /** Called when the parked flock returns; absent while no fiber waits for it. */
-  waiter: ((exit: Exit.Exit<void, StateIoError>) => void) | undefined
-  parked = false
-  failures = 0
+class Parked {
+  status: "waiting" | "locked" | "failed" | "dropped" | "claimed" = "waiting"
+  reason = ""
+  cause: unknown = undefined
+  /** Set while a fiber waits for the call to return. */
+  private wake: (() => void) | undefined = undefined
 
-  constructor(
-    readonly lockPath: string,
-    readonly fd: number,
-    readonly closeFile: Effect.Effect<void>
-  ) {}
+  constructor(readonly slot: Slot, readonly file: LockFile) {}
 
-  /** Starts the blocking call. Only one runs per lock file per process. */
-  park(slot: Slot): void {
-    this.parked = true
-    parked++
-    flock().async(this.fd, LOCK_EX, (error, result) => {
-      this.parked = false
+  /** Throws if koffi cannot queue the call (its queue of async calls is full). */
+  start(): void {
+    c().flock.async(this.file.fd, LOCK_EX, (error, result) => {
+      // koffi saves errno on the pool thread as the call returns and restores it around this callback.
+      const errno = koffi.errno()
       parked--
-      // Pool threads do not report errno; a failed call (EINTR, in practice) is made again, a few times.
-      if (error === null && result !== 0 && this.waiter !== undefined && ++this.failures < 5) return this.park(slot)
-      const exit: Exit.Exit<void, StateIoError> = error === null && result === 0
-        ? Exit.void
-        : Exit.fail(
-          new StateIoError({ operation: "flock", path: this.lockPath, reason: String(error ?? `returned ${result}`) })
-        )
-      const waiter = this.waiter
-      this.waiter = undefined
-      if (slot.attempt === this) slot.attempt = undefined
-      if (waiter !== undefined) return waiter(exit)
-      // Nobody wants the lock any more (the waiter was interrupted or timed out): let it go at once.
-      if (Exit.isSuccess(exit)) flockNow(this.fd, LOCK_UN)
-      Effect.runFork(this.closeFile)
+      this.settle(error, result, errno)
     })
+    parked++
+  }
+
+  private settle(error: unknown, result: number, errno: number): void {
+    if (error == null && result === 0) {
+      this.status = "locked"
+    } else if (error == null && errno === EINTR && this.wake !== undefined) {
+      try {
+        return this.start()
+      } catch (cause) {
+        this.fail(String(cause), cause)
+      }
+    } else if (error == null) {
+      this.fail(describeErrno(errno), undefined)
+    } else {
+      this.fail(String(error), error)
+    }
+    const wake = this.wake
+    this.wake = undefined
+    if (wake !== undefined) wake()
+    else this.drop()
+  }
+
+  private fail(reason: string, cause: unknown): void {
+    this.status = "failed"
+    this.reason = reason
+    this.cause = cause
+  }
+
+  /** Nobody is waiting for the outcome: let the lock go at once and forget the call. */
+  private drop(): void {
+    if (this.status === "locked") flockNow(this.file.fd, LOCK_UN)
+    this.status = "dropped"
+    if (this.slot.parked === this) this.slot.parked = undefined
+    Effect.runFork(this.file.close)
+    this.slot.forgetIfIdle()
+  }
+
+  /** Completes once the call has returned; interrupting it only stops listening. */
+  readonly returned: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.status !== "waiting") return resume(Effect.void)
+    const wake = () => resume(Effect.void)
+    this.wake = wake
+    return Effect.sync(() => {
+      if (this.wake === wake) this.wake = undefined
+    })
+  })
+}
+
+/** A fiber's place in a slot's queue. `granted` is the truth; `wake` only prompts the fiber to look. */
+interface Ticket {
+  granted: boolean
+  wake: (() => void) | undefined
+}
+
+/**
+ * Per lock file: a FIFO mutex for the fibers of this process, and the
+ * outstanding parked call, if any. Only the permit holder touches the file,
+ * so the process has at most one blocking flock per lock file in flight.
+ *
+ * A hand-made mutex rather than `Effect.Semaphore`: the permit must be taken
+ * under a timeout, and a timeout races the wait in another fiber, which can
+ * win just after that fiber was handed the permit and so lose it. Here a
+ * permit is handed over by setting `granted`, which the waiter reads itself
+ * once its wait ends, however it ends.
+ */
+class Slot {
+  parked: Parked | undefined = undefined
+  private held = false
+  private readonly queue: Array<Ticket> = []
+
+  constructor(readonly key: string) {}
+
+  enter(): Ticket {
+    const ticket: Ticket = { granted: !this.held, wake: undefined }
+    if (this.held) this.queue.push(ticket)
+    else this.held = true
+    return ticket
+  }
+
+  /** The fiber behind `ticket` gives up: its permit, if it was granted one in the meantime, passes on. */
+  leave(ticket: Ticket): void {
+    if (ticket.granted) return this.pass()
+    const i = this.queue.indexOf(ticket)
+    if (i >= 0) this.queue.splice(i, 1)
+    this.forgetIfIdle()
+  }
+
+  /** Gives the permit to the next fiber in line, or frees it. */
+  pass(): void {
+    const next = this.queue.shift()
+    if (next === undefined) {
+      this.held = false
+      return this.forgetIfIdle()
+    }
+    next.granted = true
+    const wake = next.wake
+    next.wake = undefined
+    wake?.()
+  }
+
+  /** Idle slots are forgotten, so that a process touching many lock files does not keep them all. */
+  forgetIfIdle(): void {
+    if (!this.held && this.queue.length === 0 && this.parked === undefined && slots.get(this.key) === this) {
+      slots.delete(this.key)
+    }
   }
 }
 
-/** Per lock file: the in-process queue and the outstanding parked attempt, if any. */
-interface Slot {
-  readonly queue: Effect.Semaphore
-  /** Fibers holding or waiting for the queue's permit: 0 means taking it cannot wait. */
-  inUse: number
-  attempt: Attempt | undefined
-}
+const granted = (ticket: Ticket): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (ticket.granted) return resume(Effect.void)
+    const wake = () => resume(Effect.void)
+    ticket.wake = wake
+    return Effect.sync(() => {
+      if (ticket.wake === wake) ticket.wake = undefined
+    })
+  })
 
+// Keyed by absolute path, so "state.lock" and "./state.lock" share a queue and a parked call.
 const slots = new Map<string, Slot>()
 
 const slotFor = (lockPath: string): Slot => {
-  let slot = slots.get(lockPath)
+  const key = NodePath.resolve(lockPath)
+  let slot = slots.get(key)
   if (slot === undefined) {
-    slot = { queue: Effect.unsafeMakeSemaphore(1), inUse: 0, attempt: undefined }
-    slots.set(lockPath, slot)
+    slot = new Slot(key)
+    slots.set(key, slot)
   }
   return slot
 }
 
-/** Opens (creating, 0644) the lock file in a scope of its own: a parked attempt may outlive the caller's. */
-const openLockFile = (lockPath: string) =>
+const openError = (lockPath: string) => (cause: PlatformError.PlatformError) => {
+  const reason = cause._tag === "SystemError" ? `${cause.reason}: ${cause.description ?? cause.message}` : cause.message
+  // O_CREAT only reports ENOENT for a missing directory, which the lock never creates (the store does).
+  const missingDir = cause._tag === "SystemError" && cause.reason === "NotFound"
+    ? ` (the directory ${NodePath.dirname(lockPath)} does not exist)`
+    : ""
+  return new StateIoError({ operation: "open lock", path: lockPath, reason: reason + missingDir, cause })
+}
+
+/**
+ * Opens (creating, 0644) the lock file through the caller's FileSystem, in a
+ * scope of its own: a parked call may need the file after the caller's scope
+ * is gone.
+ */
+const openLockFile = (lockPath: string): Effect.Effect<LockFile, StateIoError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const scope = yield* Scope.make()
     const file = yield* fs.open(lockPath, { flag: "a+", mode: 0o644 }).pipe(
       Scope.extend(scope),
       Effect.onError(() => Scope.close(scope, Exit.void)),
-      Effect.mapError((cause) =>
-        new StateIoError({
-          operation: "open lock",
-          path: lockPath,
-          reason: cause._tag === "SystemError" ? `${cause.reason}: ${cause.description ?? cause.message}` : cause.message,
-          cause
-        })
-      )
+      Effect.mapError(openError(lockPath))
     )
-    // Closing frees the descriptor, and with it the flock, even when close(2) reports an error,
-    // which Node's FileSystem raises as a defect: ignore it rather than fail an update that landed.
-    return new Attempt(lockPath, file.fd, Effect.catchAllDefect(Scope.close(scope, Exit.void), () => Effect.void))
+    // Node's FileSystem raises a failing close(2) as a defect; the descriptor is gone all the same.
+    return { fd: file.fd, close: Effect.catchAllDefect(Scope.close(scope, Exit.void), () => Effect.void) }
   })
 
-/** Waits for `attempt`'s parked flock, leaving it parked (for the next waiter) if interrupted. */
-const awaitParked = (slot: Slot, attempt: Attempt) =>
-  Effect.async<void, StateIoError>((resume) => {
-    attempt.waiter = resume
-    if (!attempt.parked) attempt.park(slot)
-    return Effect.sync(() => {
-      if (attempt.waiter === resume) attempt.waiter = undefined
-    })
-  })
+/** Runs an interruptible wait under the acquisition's deadline, and always returns how it ended. */
+type Wait = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<Exit.Exit<A, E | LockTimeout>>
 
 /**
- * Waits for `effect`, interruptibly, failing with `LockTimeout` once the
- * deadline passes. Only the steps that can wait pay for a timer: an
- * uncontended lock is taken without one.
- */
-type Wait = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E | LockTimeout>
-
-/**
- * Takes the lock while holding the in-process queue, uninterruptible except
- * while waiting for the parked call; returns the attempt that holds it.
+ * Takes the file lock; the caller holds the slot's permit and runs this
+ * uninterruptibly, so only `wait` can be interrupted.
  */
 const lockFile = (lockPath: string, slot: Slot, wait: Wait) =>
   Effect.gen(function*() {
-    const adopted = slot.attempt
-    if (adopted !== undefined) {
-      yield* wait(awaitParked(slot, adopted))
-      return adopted
+    for (;;) {
+      let call = slot.parked
+      if (call === undefined) {
+        const file = yield* openLockFile(lockPath)
+        // Free, the usual case: no pool thread and no timer. Trying once before blocking is not
+        // polling: a contended lock is then waited for in the kernel's queue, like the Go tool does.
+        const errno = flockNow(file.fd, LOCK_EX | LOCK_NB)
+        if (errno === 0) return file
+        if (errno !== EWOULDBLOCK) {
+          yield* file.close
+          return yield* new StateIoError({ operation: "flock", path: lockPath, reason: describeErrno(errno) })
+        }
+        const fresh = new Parked(slot, file)
+        const started = yield* Effect.exit(Effect.try(() => fresh.start()))
+        if (Exit.isFailure(started)) {
+          yield* file.close
+          return yield* new StateIoError({
+            operation: "flock",
+            path: lockPath,
+            reason: "cannot queue the blocking call",
+            cause: started.cause
+          })
+        }
+        slot.parked = call = fresh
+      }
+      const waited = yield* wait(call.returned)
+      // However the wait ended, the call's status says who owns the outcome.
+      switch (call.status) {
+        case "waiting":
+          // We gave up first; the call stays with the slot for the next waiter, or is dropped on return.
+          if (Exit.isFailure(waited)) return yield* Effect.failCause(waited.cause)
+          continue
+        case "locked":
+          call.status = "claimed"
+          slot.parked = undefined
+          if (Exit.isSuccess(waited)) return call.file
+          // Granted in the instant we timed out or were interrupted: not ours to keep.
+          flockNow(call.file.fd, LOCK_UN)
+          yield* call.file.close
+          return yield* Effect.failCause(waited.cause)
+        case "failed":
+          call.status = "claimed"
+          slot.parked = undefined
+          yield* call.file.close
+          if (Exit.isFailure(waited)) return yield* Effect.failCause(waited.cause)
+          return yield* new StateIoError({ operation: "flock", path: lockPath, reason: call.reason, cause: call.cause })
+        case "dropped":
+        case "claimed":
+          // It returned between our reading `slot.parked` and listening, with nobody listening: start afresh.
+          if (Exit.isFailure(waited)) return yield* Effect.failCause(waited.cause)
+          continue
+      }
     }
-    const attempt = yield* openLockFile(lockPath)
-    const errno = flockNow(attempt.fd, LOCK_EX | LOCK_NB)
-    if (errno === 0) return attempt
-    if (errno !== EWOULDBLOCK) {
-      yield* attempt.closeFile
-      return yield* new StateIoError({ operation: "flock", path: lockPath, reason: `errno ${errno}` })
-    }
-    slot.attempt = attempt
-    yield* wait(awaitParked(slot, attempt))
-    return attempt
   })
 
-const release = (attempt: Attempt) =>
+const release = (slot: Slot, file: LockFile) =>
   Effect.suspend(() => {
-    flockNow(attempt.fd, LOCK_UN)
-    // The lock is free now; closing the file can finish in the background.
-    return Effect.forkDaemon(attempt.closeFile)
+    // Explicit, though closing alone would drop the lock: the close may take a moment, the unlock does not.
+    flockNow(file.fd, LOCK_UN)
+    // Only now the next fiber of this process; between the two, a peer waiting in the kernel can get in.
+    slot.pass()
+    // The lock is already free; the close finishes in the background rather than delay the caller.
+    return Effect.asVoid(Effect.forkDaemon(file.close))
   })
 
-export const acquire = (lockPath: string, timeout: Duration.Duration) => {
-  const timeoutMillis = Duration.toMillis(timeout)
-  const timedOut = () => new LockTimeout({ path: lockPath, waitedMillis: timeoutMillis })
-  return Effect.uninterruptibleMask((restore) =>
+export const acquire = (
+  lockPath: string,
+  timeout: Duration.Duration
+): Effect.Effect<void, LockTimeout | StateIoError, Scope.Scope | FileSystem.FileSystem> =>
+  Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
-      const scope = yield* Effect.scope
+      const timeoutMillis = Duration.toMillis(timeout)
       const deadline = (yield* Clock.currentTimeMillis) + timeoutMillis
+      const timedOut = () => new LockTimeout({ path: lockPath, waitedMillis: timeoutMillis })
+      // One deadline for the whole acquisition: the queue in this process, then the kernel's.
       const wait: Wait = (effect) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          restore(Effect.timeoutFail(effect, { duration: Math.max(0, deadline - now), onTimeout: timedOut })))
-      // Looked up and counted with no yield between, so an idle slot is never dropped under us.
-      const slot = slotFor(lockPath)
-      const queued = slot.inUse++ > 0
-      yield* Scope.addFinalizer(
-        scope,
-        Effect.sync(() => {
-          // An idle slot is forgotten, so that a process touching many lock files does not keep them all.
-          if (--slot.inUse === 0 && slot.attempt === undefined && slots.get(lockPath) === slot) slots.delete(lockPath)
-        })
-      )
-      yield* queued ? wait(slot.queue.take(1)) : slot.queue.take(1)
-      // Finalizers run in reverse: the file is unlocked before the permit passes to the next fiber.
-      yield* Scope.addFinalizer(scope, slot.queue.release(1))
-      const attempt = yield* lockFile(lockPath, slot, wait)
-      yield* Scope.addFinalizer(scope, release(attempt))
+        Effect.exit(Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          restore(Effect.timeoutFail(effect, { duration: Math.max(0, deadline - now), onTimeout: timedOut }))))
+      const take = Effect.gen(function*() {
+        const slot = slotFor(lockPath)
+        const ticket = slot.enter()
+        if (!ticket.granted) {
+          const waited = yield* wait(granted(ticket))
+          if (Exit.isFailure(waited) || !ticket.granted) {
+            slot.leave(ticket)
+            return yield* Exit.isFailure(waited) ? Effect.failCause(waited.cause) : Effect.fail(timedOut())
+          }
+        }
+        const locked = yield* Effect.exit(lockFile(lockPath, slot, wait))
+        if (Exit.isFailure(locked)) {
+          slot.pass()
+          return yield* Effect.failCause(locked.cause)
+        }
+        return [slot, locked.value] as const
+      })
+      yield* Effect.acquireRelease(take, ([slot, file]) => release(slot, file))
     })
   ).pipe(Effect.withSpan("Lock.acquire", { attributes: { lockPath } }))
-}
-
-export const withLock = (
-  acquireLock: (
-    lockPath: string,
-    options?: { readonly timeout?: Duration.DurationInput }
-  ) => Effect.Effect<void, LockTimeout | StateIoError, Scope.Scope | FileSystem.FileSystem>
-) =>
-  dual(
-    (args) => Effect.isEffect(args[0]),
-    <A, E, R>(
-      effect: Effect.Effect<A, E, R>,
-      lockPath: string,
-      options?: { readonly timeout?: Duration.DurationInput }
-    ) => Effect.scoped(Effect.zipRight(acquireLock(lockPath, options), effect))
-  ) as any
