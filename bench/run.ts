@@ -56,7 +56,9 @@ const ratio = (a: number, b: number) => Number((a / b).toPrecision(3))
 
 const table = (rows: ReadonlyArray<ReadonlyArray<string>>) => {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  return rows.map((r) => "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(" | ") + " |").join("\n")
+  const line = (r: ReadonlyArray<string>) => "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(" | ") + " |"
+  // The separator row makes the output a Markdown table, so it can be pasted into BENCHMARKS.md as is.
+  return [line(rows[0]!), line(widths.map((w) => "-".repeat(w))), ...rows.slice(1).map(line)].join("\n")
 }
 
 const say = (line = "") => console.log(line)
@@ -178,6 +180,7 @@ for (const jobs of sizes) {
       entry["peakRssRatio"] = ratio(store.maxRssBytes, floor.maxRssBytes)
     }
     say(table(rssRows))
+    say()
     say(`(workload: one load, ${rssRunsFor(jobs)} updates, ${rssRunsFor(jobs)} cold loads${
       store === undefined ? "" : `; store / floor ${entry["peakRssRatio"]}x`
     })`)
@@ -240,6 +243,7 @@ for (const p of [1, 2, 4, 8]) {
   rows.push(row)
 }
 say(table(rows))
+say()
 say(failures.length === 0 ? "(final counts were exact in every run)" : `LOST UPDATES:\n${failures.join("\n")}`)
 report["contention"] = { perWorker, warmup, rates: contention }
 report["failures"] = failures
