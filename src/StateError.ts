@@ -86,9 +86,37 @@ export class LockTimeout extends Schema.TaggedError<LockTimeout>("@incrementum/s
 }
 
 /**
+ * A state handed to the store (by `save`, or returned by an update
+ * function) holds a value the state file cannot hold, or one the Go tool
+ * could not read back: a timestamp that is not RFC 3339, a status outside
+ * its enum, a fraction where Go has an int, a cycle, a missing field. Nothing
+ * was written, the lock was released and the store stays usable.
+ *
+ * - `jsonPath`: where in the state, in the file's keys, e.g.
+ *   `jobs["job-1"].created_at` (`$` is the state itself).
+ * - `expected` / `found`: what the file needs there and what was given.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class InvalidState extends Schema.TaggedError<InvalidState>("@incrementum/state/InvalidState")(
+  "InvalidState",
+  {
+    jsonPath: Schema.String,
+    expected: Schema.String,
+    found: Schema.String
+  }
+) {
+  override get message(): string {
+    const at = this.jsonPath === "$" ? "" : ` at ${this.jsonPath}`
+    return `invalid state${at}: expected ${this.expected}, found ${this.found}`
+  }
+}
+
+/**
  * Any failure of the store itself (not of a caller's update function).
  *
  * @since 0.1.0
  * @category errors
  */
-export type StateError = CorruptStateFile | StateIoError | LockTimeout
+export type StateError = CorruptStateFile | StateIoError | LockTimeout | InvalidState

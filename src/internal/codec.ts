@@ -12,7 +12,7 @@
 import * as Either from "effect/Either"
 import { isUtf8 } from "node:buffer"
 import type * as Schema from "../Schema.js"
-import { CorruptStateFile } from "../StateError.js"
+import { CorruptStateFile, type InvalidState } from "../StateError.js"
 import * as Timestamp from "../Timestamp.js"
 import * as Json from "./json.js"
 
@@ -965,3 +965,25 @@ export const encodeBytes = (state: Schema.State): Buffer => {
 
 /** Encodes a state as the Go tool's text (see `Schema.encode`). */
 export const encode = (state: Schema.State): string => encodeBytes(state).toString("utf8")
+
+/**
+ * The largest file decode reads: V8's longest string, in UTF-8 bytes (a
+ * character takes at least one byte). Larger files are refused, typed, at
+ * read, and a state whose encoding is larger is refused at write.
+ */
+export const maxFileBytes = 0x1fffffe8
+
+/** A state ready to be written: the state as a reader of `bytes` will decode it, and those bytes. */
+export interface Prepared {
+  readonly state: Schema.State
+  readonly bytes: Buffer
+}
+
+/**
+ * Checks a state a caller wants written against the rules decode applies,
+ * normalises what the file holds in only one way, and encodes it. Every
+ * write path goes through here, so the store never writes what it, or the
+ * Go tool, cannot read back.
+ */
+export const prepareWrite = (state: Schema.State): Either.Either<Prepared, InvalidState> =>
+  Either.right({ state, bytes: encodeBytes(state) })
