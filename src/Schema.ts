@@ -3,26 +3,30 @@
  *
  * The schemas below describe the decoded state: immutable plain data with
  * camelCase fields, readonly records for the maps and literal unions for the
- * enums. `decode` and `encode` convert between that state and the exact
- * bytes the Go `ii` tool reads and writes (see `spec/state-file.md`); they
- * are hand-written for speed and checked against these schemas and against
- * the Go tool's golden vectors in the tests.
+ * enums. They, the decoder, the encoder and the write check are all derived
+ * from one table per record (`src/internal/format.ts`, the file format's
+ * field-by-field description); `decode` and `encode` convert between the
+ * state and the exact bytes the Go `ii` tool reads and writes.
  *
  * Every record may carry `unknownFields`: keys this version does not know
  * (written by a newer tool), kept as read and written back after the known
- * fields, so a read-modify-write never drops them.
+ * fields, so a read-modify-write never drops them. Likewise an enum value
+ * this version does not know is kept as an `UnknownValue`.
+ *
+ * Everything `decode` returns is deeply frozen: records are shared between
+ * states (and cached by the encoder), so they must never change in place.
  *
  * @since 0.1.0
  */
-import type { LazyArbitrary } from "effect/Arbitrary"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as S from "effect/Schema"
 import * as codec from "./internal/codec.js"
-import type { CorruptStateFile } from "./StateError.js"
-import * as Timestamp from "./Timestamp.js"
+import * as Format from "./internal/format.js"
+import * as Record from "./internal/record.js"
+import type { CorruptStateFile, InvalidState } from "./StateError.js"
 
 // ---------------------------------------------------------------------------
 // Building blocks
@@ -35,24 +39,7 @@ import * as Timestamp from "./Timestamp.js"
  * @since 0.1.0
  * @category models
  */
-export type JsonValue = null | boolean | number | string | ReadonlyArray<JsonValue> | {
-  readonly [key: string]: JsonValue
-}
-
-/** Small JSON values; numbers are ones JSON round-trips exactly (no -0, no unsafe integers). */
-const jsonValueArbitrary: LazyArbitrary<JsonValue> = (fc) =>
-  fc.letrec<{ value: JsonValue }>((tie) => ({
-    value: fc.oneof(
-      { depthSize: "small", withCrossShrink: true },
-      fc.constant(null),
-      fc.boolean(),
-      fc.integer(),
-      fc.integer().map((n) => n / 8),
-      fc.string(),
-      fc.array(tie("value"), { maxLength: 3 }),
-      fc.dictionary(fc.string(), tie("value"), { maxKeys: 3 })
-    )
-  })).value
+export type JsonValue = Record.JsonValue
 
 /**
  * The schema of `JsonValue`.
@@ -60,19 +47,7 @@ const jsonValueArbitrary: LazyArbitrary<JsonValue> = (fc) =>
  * @since 0.1.0
  * @category schemas
  */
-export const JsonValue: S.Schema<JsonValue> = S.suspend(() =>
-  S.Union(
-    S.Null,
-    S.Boolean,
-    S.Number.pipe(S.filter((n) => Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n)))),
-    S.String,
-    S.Array(JsonValue),
-    S.Record({ key: S.String, value: JsonValue })
-  )
-).annotations({
-  identifier: "JsonValue",
-  arbitrary: () => jsonValueArbitrary
-})
+export const JsonValue: S.Schema<JsonValue> = Record.JsonValueSchema
 
 /**
  * Keys a record had in the file that this version does not know, in the
@@ -81,116 +56,156 @@ export const JsonValue: S.Schema<JsonValue> = S.suspend(() =>
  * @since 0.1.0
  * @category models
  */
-export type UnknownFields = { readonly [key: string]: JsonValue }
-
-const unknownFields = (known: ReadonlyArray<string>) =>
-  S.optional(
-    S.Record({ key: S.String, value: JsonValue }).annotations({
-      arbitrary: () => (fc) =>
-        // Generated keys must not collide with known ones, or they would be
-        // decoded as those fields.
-        fc.dictionary(
-          fc.string().map((s) => "x-" + s).filter((k) => !known.includes(k)),
-          jsonValueArbitrary(fc),
-          { minKeys: 1, maxKeys: 3 }
-        )
-    })
-  )
-
-/** An int in the range JavaScript numbers hold exactly. */
-const SafeInt = S.Number.pipe(
-  S.filter(Number.isSafeInteger, { message: () => "an integer within ±(2^53−1)" }),
-  S.annotations({ arbitrary: () => (fc) => fc.oneof(fc.integer(), fc.maxSafeInteger()) })
-)
-const NonZeroSafeInt = SafeInt.pipe(S.filter((n) => n !== 0))
-const NonEmpty = S.String.pipe(S.minLength(1))
-
-// ---------------------------------------------------------------------------
-// Enums. "" is Go's zero value: a record written with no status at all.
+export type UnknownFields = Record.UnknownFields
 
 /**
- * The schema of `WorkspaceStatus`: the values Go writes, plus `""` (its zero value).
- * Any other string is refused at decode.
+ * An enum value this version does not know: a string a newer Go tool wrote
+ * as a status, stage or outcome. It is kept and written back byte for byte.
+ * A caller may write back any value a state file held, but cannot invent
+ * one: the write check refuses a value no decoded file had.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type UnknownValue = Record.UnknownValue
+
+/**
+ * The schema of `UnknownValue`.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const UnknownValue: S.Schema<UnknownValue, string> = Record.UnknownValue
+
+// ---------------------------------------------------------------------------
+// Enums. "" is Go's zero value: a record written with no status at all. Go
+// keeps any string, and so does this library (as an `UnknownValue`), so a
+// newer tool's value never makes the file unreadable.
+
+/**
+ * The schema of `WorkspaceStatus`: `available`, `acquired`, `""` (Go's zero
+ * value) or an `UnknownValue`.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const WorkspaceStatus = S.Literal("available", "acquired", "")
+export const WorkspaceStatus = Format.WorkspaceStatus.schema
 /**
- * `available` or `acquired`; `""` when the file had none.
+ * `available` or `acquired`; `""` when the file had none; an `UnknownValue`
+ * when a newer tool wrote one this version does not know.
  *
  * @since 0.1.0
  * @category models
  */
 export type WorkspaceStatus = typeof WorkspaceStatus.Type
+/**
+ * Whether a workspace status is one this version knows (`""` included).
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isKnownWorkspaceStatus = Format.WorkspaceStatus.isKnown
 
 /**
- * The schema of `SessionStatus`: the values Go writes, plus `""` (its zero value).
- * Any other string is refused at decode.
+ * The schema of `SessionStatus`: `active`, `completed`, `failed`, `killed`,
+ * `""` or an `UnknownValue`.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const SessionStatus = S.Literal("active", "completed", "failed", "killed", "")
+export const SessionStatus = Format.SessionStatus.schema
 /**
- * An opencode session's status; `""` when the file had none.
+ * An opencode session's status; `""` when the file had none; an
+ * `UnknownValue` when a newer tool wrote one this version does not know.
  *
  * @since 0.1.0
  * @category models
  */
 export type SessionStatus = typeof SessionStatus.Type
+/**
+ * Whether a session status is one this version knows (`""` included).
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isKnownSessionStatus = Format.SessionStatus.isKnown
 
 /**
- * The schema of `JobStage`: the values Go writes, plus `""` (its zero value).
- * Any other string is refused at decode.
+ * The schema of `JobStage`: `implementing`, `testing`, `reviewing`,
+ * `committing`, `""` or an `UnknownValue`.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const JobStage = S.Literal("implementing", "testing", "reviewing", "committing", "")
+export const JobStage = Format.JobStage.schema
 /**
  * Where a job is in its implement, test, review, commit loop; `""` when the
- * file had none.
+ * file had none; an `UnknownValue` when a newer tool wrote one.
  *
  * @since 0.1.0
  * @category models
  */
 export type JobStage = typeof JobStage.Type
+/**
+ * Whether a job stage is one this version knows (`""` included).
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isKnownJobStage = Format.JobStage.isKnown
 
 /**
- * The schema of `JobStatus`: the values Go writes, plus `""` (its zero value).
- * Any other string is refused at decode.
+ * The schema of `JobStatus`: `active`, `completed`, `failed`, `abandoned`,
+ * `""` or an `UnknownValue`.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const JobStatus = S.Literal("active", "completed", "failed", "abandoned", "")
+export const JobStatus = Format.JobStatus.schema
 /**
- * A job's status; `""` when the file had none.
+ * A job's status; `""` when the file had none; an `UnknownValue` when a
+ * newer tool wrote one.
  *
  * @since 0.1.0
  * @category models
  */
 export type JobStatus = typeof JobStatus.Type
+/**
+ * Whether a job status is one this version knows (`""` included).
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isKnownJobStatus = Format.JobStatus.isKnown
 
 /**
- * The schema of `ReviewOutcome`: the values Go writes, plus `""` (its zero value).
- * Any other string is refused at decode.
+ * The schema of `ReviewOutcome`: `ACCEPT`, `REQUEST_CHANGES`, `ABANDON`, `""`
+ * or an `UnknownValue`.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const ReviewOutcome = S.Literal("ACCEPT", "REQUEST_CHANGES", "ABANDON", "")
+export const ReviewOutcome = Format.ReviewOutcome.schema
 /**
- * A review's verdict; `""` when the file had none.
+ * A review's verdict; `""` when the file had none; an `UnknownValue` when a
+ * newer tool wrote one.
  *
  * @since 0.1.0
  * @category models
  */
 export type ReviewOutcome = typeof ReviewOutcome.Type
+/**
+ * Whether a review outcome is one this version knows (`""` included).
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isKnownReviewOutcome = Format.ReviewOutcome.isKnown
 
 // ---------------------------------------------------------------------------
-// Records. Field order is the order the Go tool writes them.
+// Records, from the tables in src/internal/format.ts. Optional fields are
+// absent rather than empty where Go omits empty values, since an empty value
+// could not survive a round trip.
 
 /**
  * `repos` entry: where a repo's source lives.
@@ -198,10 +213,7 @@ export type ReviewOutcome = typeof ReviewOutcome.Type
  * @since 0.1.0
  * @category schemas
  */
-export const RepoInfo = S.Struct({
-  sourcePath: S.String,
-  unknownFields: unknownFields(["source_path"])
-}).annotations({ identifier: "RepoInfo" })
+export const RepoInfo = Format.RepoInfo.struct
 /**
  * The decoded `RepoInfo` (see the schema of the same name).
  *
@@ -211,39 +223,13 @@ export const RepoInfo = S.Struct({
 export interface RepoInfo extends S.Schema.Type<typeof RepoInfo> {}
 
 /**
- * `workspaces` entry, keyed `"<repo>/<workspace name>"`. Optional fields are
- * absent rather than empty: Go omits `""` and `0` for them, so an empty
- * value could not survive a round trip.
+ * `workspaces` entry, keyed `"<repo>/<workspace name>"`. `purpose`, `rev`
+ * and `acquiredByPid` are absent when empty.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const WorkspaceInfo = S.Struct({
-  name: S.String,
-  repo: S.String,
-  path: S.String,
-  purpose: S.optional(NonEmpty),
-  rev: S.optional(NonEmpty),
-  status: WorkspaceStatus,
-  acquiredByPid: S.optional(NonZeroSafeInt),
-  createdAt: Timestamp.Timestamp,
-  updatedAt: Timestamp.Timestamp,
-  acquiredAt: Timestamp.Timestamp,
-  provisioned: S.Boolean,
-  unknownFields: unknownFields([
-    "name",
-    "repo",
-    "path",
-    "purpose",
-    "rev",
-    "status",
-    "acquired_by_pid",
-    "created_at",
-    "updated_at",
-    "acquired_at",
-    "provisioned"
-  ])
-}).annotations({ identifier: "WorkspaceInfo" })
+export const WorkspaceInfo = Format.WorkspaceInfo.struct
 /**
  * The decoded `WorkspaceInfo` (see the schema of the same name).
  *
@@ -259,31 +245,7 @@ export interface WorkspaceInfo extends S.Schema.Type<typeof WorkspaceInfo> {}
  * @since 0.1.0
  * @category schemas
  */
-export const OpencodeSession = S.Struct({
-  id: S.String,
-  repo: S.String,
-  status: SessionStatus,
-  createdAt: Timestamp.Timestamp,
-  startedAt: Timestamp.Timestamp,
-  updatedAt: Timestamp.Timestamp,
-  completedAt: Timestamp.Timestamp,
-  exitCode: S.optional(SafeInt),
-  durationSeconds: S.optional(NonZeroSafeInt),
-  logPath: S.optional(NonEmpty),
-  unknownFields: unknownFields([
-    "id",
-    "repo",
-    "status",
-    "created_at",
-    "started_at",
-    "updated_at",
-    "completed_at",
-    "exit_code",
-    "duration_seconds",
-    "log_path",
-    "prompt"
-  ])
-}).annotations({ identifier: "OpencodeSession" })
+export const OpencodeSession = Format.OpencodeSession.struct
 /**
  * The decoded `OpencodeSession` (see the schema of the same name).
  *
@@ -298,13 +260,7 @@ export interface OpencodeSession extends S.Schema.Type<typeof OpencodeSession> {
  * @since 0.1.0
  * @category schemas
  */
-export const JobReview = S.Struct({
-  outcome: ReviewOutcome,
-  comments: S.optional(NonEmpty),
-  opencodeSessionId: S.String,
-  reviewedAt: Timestamp.Timestamp,
-  unknownFields: unknownFields(["outcome", "comments", "opencode_session_id", "reviewed_at"])
-}).annotations({ identifier: "JobReview" })
+export const JobReview = Format.JobReview.struct
 /**
  * The decoded `JobReview` (see the schema of the same name).
  *
@@ -320,22 +276,7 @@ export interface JobReview extends S.Schema.Type<typeof JobReview> {}
  * @since 0.1.0
  * @category schemas
  */
-export const JobCommit = S.Struct({
-  commitId: S.String,
-  draftMessage: S.String,
-  testsPassed: S.optional(S.Boolean),
-  review: S.optional(JobReview),
-  opencodeSessionId: S.String,
-  createdAt: Timestamp.Timestamp,
-  unknownFields: unknownFields([
-    "commit_id",
-    "draft_message",
-    "tests_passed",
-    "review",
-    "opencode_session_id",
-    "created_at"
-  ])
-}).annotations({ identifier: "JobCommit" })
+export const JobCommit = Format.JobCommit.struct
 /**
  * The decoded `JobCommit` (see the schema of the same name).
  *
@@ -352,12 +293,7 @@ export interface JobCommit extends S.Schema.Type<typeof JobCommit> {}
  * @since 0.1.0
  * @category schemas
  */
-export const JobChange = S.Struct({
-  changeId: S.String,
-  commits: S.optional(S.Array(JobCommit)),
-  createdAt: Timestamp.Timestamp,
-  unknownFields: unknownFields(["change_id", "commits", "created_at"])
-}).annotations({ identifier: "JobChange" })
+export const JobChange = Format.JobChange.struct
 /**
  * The decoded `JobChange` (see the schema of the same name).
  *
@@ -372,11 +308,7 @@ export interface JobChange extends S.Schema.Type<typeof JobChange> {}
  * @since 0.1.0
  * @category schemas
  */
-export const JobOpencodeSession = S.Struct({
-  purpose: S.String,
-  id: S.String,
-  unknownFields: unknownFields(["purpose", "id"])
-}).annotations({ identifier: "JobOpencodeSession" })
+export const JobOpencodeSession = Format.JobOpencodeSession.struct
 /**
  * The decoded `JobOpencodeSession` (see the schema of the same name).
  *
@@ -392,44 +324,7 @@ export interface JobOpencodeSession extends S.Schema.Type<typeof JobOpencodeSess
  * @since 0.1.0
  * @category schemas
  */
-export const Job = S.Struct({
-  id: S.String,
-  repo: S.String,
-  todoId: S.String,
-  agent: S.String,
-  implementationModel: S.optional(NonEmpty),
-  codeReviewModel: S.optional(NonEmpty),
-  projectReviewModel: S.optional(NonEmpty),
-  stage: JobStage,
-  feedback: S.optional(NonEmpty),
-  opencodeSessions: S.optional(S.NonEmptyArray(JobOpencodeSession)),
-  changes: S.optional(S.NonEmptyArray(JobChange)),
-  projectReview: S.optional(JobReview),
-  status: JobStatus,
-  createdAt: Timestamp.Timestamp,
-  startedAt: Timestamp.Timestamp,
-  updatedAt: Timestamp.Timestamp,
-  completedAt: Timestamp.Timestamp,
-  unknownFields: unknownFields([
-    "id",
-    "repo",
-    "todo_id",
-    "agent",
-    "implementation_model",
-    "code_review_model",
-    "project_review_model",
-    "stage",
-    "feedback",
-    "opencode_sessions",
-    "changes",
-    "project_review",
-    "status",
-    "created_at",
-    "started_at",
-    "updated_at",
-    "completed_at"
-  ])
-}).annotations({ identifier: "Job" })
+export const Job = Format.Job.struct
 /**
  * The decoded `Job` (see the schema of the same name).
  *
@@ -452,7 +347,7 @@ export const State = S.Struct({
   workspaces: S.Record({ key: S.String, value: WorkspaceInfo }),
   opencodeSessions: S.Record({ key: S.String, value: OpencodeSession }),
   jobs: S.Record({ key: S.String, value: Job }),
-  unknownFields: unknownFields(["repos", "workspaces", "opencode_sessions", "jobs"])
+  unknownFields: S.optional(Record.unknownFieldsSchemaFor((key) => codec.stateKnownKeys.includes(key)))
 }).annotations({ identifier: "State" })
 /**
  * The decoded `State` (see the schema of the same name).
@@ -508,14 +403,34 @@ export const decodeEither = (
  * follow the known ones. Encoding the same record objects again reuses their
  * text, so re-encoding a state after a small change costs little.
  *
- * The state is trusted to satisfy the `State` schema (check untrusted data
- * with `Schema.validate(State)` first). Strings that are not well-formed
+ * The state is trusted: check one that did not come from `decode` or the
+ * store with `normalize` first (the store does so on every write). Strings that are not well-formed
  * UTF-16 are written with U+FFFD, as Go writes invalid UTF-8.
  *
  * @since 0.1.0
  * @category codec
  */
 export const encode: (state: State) => string = codec.encode
+
+/**
+ * Checks a state against the rules every write of the store applies, and
+ * returns it as a reader of the written file will see it: an empty
+ * `feedback` or `changes` becomes absent, a valid but non-canonical
+ * timestamp canonical, `-0` zero; the result is deeply frozen. Fails with
+ * `InvalidState` (naming the JSON path, what was expected and what was
+ * found) for what the file cannot hold or the Go tool could not read back:
+ * a timestamp that is not RFC 3339, an enum value no state file held, a
+ * fraction or unsafe integer where Go has an int, a non-finite number, a
+ * bigint, a function, a cycle, nesting deeper than decode reads, a string
+ * with an unpaired surrogate, a missing field, a property that is no field,
+ * an unknown field named like a known one, or an encoding larger than
+ * decode reads.
+ *
+ * @since 0.2.0
+ * @category codec
+ */
+export const normalize = (state: State): Effect.Effect<State, InvalidState> =>
+  Effect.suspend(() => codec.normalize(state))
 
 /**
  * The state file's text as a schema: `Schema.decode(StateFromJson)` parses
