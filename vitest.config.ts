@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // Timestamp.now writes the local offset, as Go does: pin the zone so tests read the same everywhere.
+    env: { TZ: "UTC" },
     // Cross-process tests spawn Node and python3 peers; give them room on 2-core machines.
     testTimeout: 60_000,
     hookTimeout: 60_000
