@@ -26,9 +26,9 @@ import {
 
 const golden = (name: string) => fs.readFileSync(path.join(import.meta.dirname, "..", "fixtures", "golden", name))
 
-const counterKills = soak ? 400 : 16
-const realisticKills = soak ? 400 : 16
-const pairRounds = soak ? 100 : 5
+const counterKills = soak ? 400 : 10
+const realisticKills = soak ? 400 : 10
+const pairRounds = soak ? 100 : 4
 /** Odd rounds kill inside the update loop; even ones at any moment, start-up and first write included. */
 const afterFirstAck = (round: number) => round % 2 === 1
 /** Bounds only against hangs: a kill round takes well under a second. */
