@@ -120,3 +120,27 @@ export class InvalidState extends Schema.TaggedError<InvalidState>("@incrementum
  * @category errors
  */
 export type StateError = CorruptStateFile | StateIoError | LockTimeout | InvalidState
+
+/**
+ * A record looked up by its key (a job id, a workspace's or a session's
+ * `"<repo>/<name>"`) is not in the state. Raised by `Job.update`,
+ * `Workspace.update`, `Session.update` and their `updateEffect` forms, which
+ * then write nothing.
+ *
+ * - `kind`: which map was searched: `job`, `workspace` or `session`.
+ * - `key`: the key that was not found.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class NotFound extends Schema.TaggedError<NotFound>("@incrementum/state/NotFound")(
+  "NotFound",
+  {
+    kind: Schema.Literal("job", "workspace", "session"),
+    key: Schema.String
+  }
+) {
+  override get message(): string {
+    return `no ${this.kind} ${JSON.stringify(this.key)} in the state`
+  }
+}

@@ -287,15 +287,23 @@ export const fromEpochNanos = (epochNanos: bigint, offsetMinutes = 0): Option.Op
 }
 
 /**
- * The current time from Effect's `Clock` (so `TestClock` drives it), in UTC
- * with the clock's full nanosecond precision.
+ * The current time from Effect's `Clock` (so `TestClock` drives it), with
+ * the clock's full nanosecond precision, written with the process's local
+ * UTC offset at that instant (`TZ`; `Z` when local time is UTC). That is
+ * what the Go tool writes: `time.Now()` is in the local zone and its JSON
+ * carries that zone's offset.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const now: Effect.Effect<Timestamp> = Effect.map(
   Clock.currentTimeNanos,
-  (nanos) => Option.getOrThrow(fromEpochNanos(nanos))
+  (nanos) => {
+    // getTimezoneOffset is minutes west of UTC; a zone's old local mean time may be fractional,
+    // and Go's RFC 3339 output drops the seconds of such an offset too.
+    const offset = Math.trunc(-new Date(Number(nanos / 1_000_000n)).getTimezoneOffset())
+    return Option.getOrThrow(fromEpochNanos(nanos, offset))
+  }
 )
 
 /**

@@ -45,3 +45,27 @@ export * as Store from "./Store.js"
  * @since 0.1.0
  */
 export * as Repo from "./Repo.js"
+
+/**
+ * Jobs: constructors with Go's zero values, lifecycle edits, queries and a
+ * store-level update of one job.
+ *
+ * @since 0.2.0
+ */
+export * as Job from "./Job.js"
+
+/**
+ * Workspaces: a constructor with Go's zero values, keys and a store-level
+ * update of one workspace.
+ *
+ * @since 0.2.0
+ */
+export * as Workspace from "./Workspace.js"
+
+/**
+ * Opencode sessions: a constructor with Go's zero values, keys and a
+ * store-level update of one session.
+ *
+ * @since 0.2.0
+ */
+export * as Session from "./Session.js"

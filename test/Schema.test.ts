@@ -8,6 +8,7 @@ import * as path from "node:path"
 import * as Schema from "../src/Schema.js"
 import { CorruptStateFile } from "../src/StateError.js"
 import * as Timestamp from "../src/Timestamp.js"
+import { benchReference } from "./fixtures/bench/reference.js"
 
 const goldenDir = path.join(import.meta.dirname, "fixtures", "golden")
 const read = (name: string) => fs.readFileSync(path.join(goldenDir, name))
@@ -351,8 +352,7 @@ describe("StateFromJson", () => {
 
 describe("the benchmark shape", () => {
   it("decodes and re-encodes the 1 000-job file from the Go tool byte for byte", () => {
-    // ../shared sits beside the checkout, in CI as on developer machines.
-    const bytes = fs.readFileSync(path.join(import.meta.dirname, "..", "..", "shared", "bench", "state-1000-jobs.json"))
+    const bytes = benchReference(1000)
     const state = decodeOrThrow(bytes)
     expect(Object.keys(state.jobs).length).toBe(1000)
     expect(Schema.encode(state)).toBe(bytes.toString("utf8"))

@@ -1,10 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { generateStateText, goLayout, jobId } from "../bench/generate.js"
+import { benchReference, type ReferenceSize } from "./fixtures/bench/reference.js"
 
-const reference = (jobs: number) =>
-  fs.readFileSync(path.join(import.meta.dirname, "..", "..", "shared", "bench", `state-${jobs}-jobs.json`), "utf8")
+/** The Go tool's own file for that many jobs (carried in test/fixtures/bench). */
+const reference = (jobs: ReferenceSize) => benchReference(jobs).toString("utf8")
 
 /**
  * Where a value sits, with map keys and list indexes abstracted away, so
@@ -55,7 +54,7 @@ const counts = (doc: any) => ({
 })
 
 describe("the benchmark state generator", () => {
-  it.each([10, 1000])("matches the Go benchmark's %i-job file in keys, key order, counts and size", (jobs) => {
+  it.each([10, 1000] as const)("matches the Go benchmark's %i-job file in keys, key order, counts and size", (jobs) => {
     const ref = reference(jobs)
     const generated = generateStateText(jobs)
     const [g, r] = [JSON.parse(generated), JSON.parse(ref)]
@@ -68,7 +67,7 @@ describe("the benchmark state generator", () => {
     expect(Buffer.byteLength(generated)).toBe(generated.length)
   })
 
-  it.each([10, 1000])("writes Go's layout, as Go's own %i-job file is written", (jobs) => {
+  it.each([10, 1000] as const)("writes Go's layout, as Go's own %i-job file is written", (jobs) => {
     // The check is only meaningful if Go's file passes it too.
     expect(goLayout(JSON.parse(reference(jobs)))).toBe(reference(jobs))
     const generated = generateStateText(jobs)
