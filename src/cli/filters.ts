@@ -127,7 +127,8 @@ export const repoMatches = (repo: string, wanted: Option.Option<string>): boolea
  * - `shown`: the matches, newest first, at most `limit`.
  * - `matched`: how many jobs passed every filter.
  * - `otherStatuses`: jobs that passed every filter but `--status`,
- *   counted by status (`""` for a job with none), in first-seen order.
+ *   counted by status (`""` for a job with none), known statuses in
+ *   `knownStatuses` order, then others by name.
  *
  * @since 0.2.0
  * @category models
@@ -136,6 +137,11 @@ export interface Selection {
   readonly shown: ReadonlyArray<readonly [string, Schema.Job]>
   readonly matched: number
   readonly otherStatuses: ReadonlyArray<readonly [string, number]>
+}
+
+const statusRank = (status: string) => {
+  const i = knownStatuses.indexOf(status)
+  return i === -1 ? knownStatuses.length : i
 }
 
 /**
@@ -162,6 +168,6 @@ export const selectJobs = (state: Schema.State, filter: JobFilter, nowNanos: big
   return {
     shown: filter.limit > 0 ? matches.slice(0, filter.limit) : matches,
     matched: matches.length,
-    otherStatuses: [...others]
+    otherStatuses: [...others].sort(([a], [b]) => statusRank(a) - statusRank(b) || byKey(a, b))
   }
 }
