@@ -420,6 +420,8 @@ describe("incrementum-state usage errors: exit 2, the problem, the usage line, w
     usage(["check", "extra"], `unexpected argument "extra"`, "check")
     usage(["job", "--dir", stateDir()], "Missing argument <id>", "job")
     usage(["nope"], `unknown command "nope"`)
+    usage(["show", "--stauts", "failed"], "show has no option --stauts (did you mean --status?)", "show")
+    usage(["shwo"], `unknown command "shwo" (did you mean show?)`)
     usage(["--nope"], "unknown option --nope")
     usage(["show", "--json", "--status", "all"], "show --json prints the whole state and takes no filters; for a filtered list use jobs --json", "show")
   })

@@ -9,6 +9,7 @@
  *
  * @since 0.2.0
  */
+import * as AutoCorrect from "@effect/cli/AutoCorrect"
 import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
@@ -85,6 +86,24 @@ export const make = <Name extends string, R extends Environment, E, A>(options: 
  * @category constants
  */
 export const cliConfig: CliConfig.CliConfig = CliConfig.make({ showBuiltIns: false, showTypes: false })
+
+/**
+ * `" (did you mean X?)"` for the candidate closest to a mistyped `word`
+ * (at most two edits away, as @effect/cli's own correction), else `""`.
+ *
+ * @since 0.2.0
+ * @category rendering
+ */
+export const didYouMean = (word: string, candidates: Iterable<string>): string => {
+  let best: { readonly name: string; readonly distance: number } | undefined
+  for (const name of candidates) {
+    const distance = AutoCorrect.levensteinDistance(word, name, cliConfig)
+    if (distance <= cliConfig.autoCorrectLimit && (best === undefined || distance < best.distance)) {
+      best = { name, distance }
+    }
+  }
+  return best === undefined ? "" : ` (did you mean ${best.name}?)`
+}
 
 /**
  * A span's text without styling.

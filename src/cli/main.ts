@@ -46,13 +46,14 @@ const builtInNames: Readonly<Record<string, string>> = {
 /** What @effect/cli left unparsed, as the usage error a person can act on. */
 const leftoverError = (spec: Help.CommandSpec, arg: string): UsageError => {
   const [flag] = arg.split("=", 1)
-  const takesValue = Help.optionNames(spec).get(flag!)
+  const options = Help.optionNames(spec)
+  const takesValue = options.get(flag!)
   return new UsageError({
     command: spec.name,
     reason: takesValue === true
       ? `${flag} needs a value`
       : arg.startsWith("-")
-      ? `${spec.name} has no option ${flag}`
+      ? `${spec.name} has no option ${flag}${Help.didYouMean(flag!, options.keys())}`
       : `unexpected argument ${JSON.stringify(arg)}`
   })
 }
@@ -115,7 +116,9 @@ export const main = (args: ReadonlyArray<string>, version: string) =>
     const spec = commands.find((spec) => spec.name === first)
     if (spec === undefined) {
       return yield* new UsageError({
-        reason: first.startsWith("-") ? `unknown option ${first}` : `unknown command ${JSON.stringify(first)}`
+        reason: first.startsWith("-")
+          ? `unknown option ${first}`
+          : `unknown command ${JSON.stringify(first)}${Help.didYouMean(first, commands.map((spec) => spec.name))}`
       })
     }
     yield* runCommand(spec, args, version).pipe(Effect.provideServiceEffect(Style.CurrentStyle, currentStyle))
