@@ -43,7 +43,7 @@ const checked = <A>(
 export const dir = checked(
   "dir",
   "DIR",
-  "the state directory (default: $HOME/.local/state/incrementum, the Go tool's); it must exist",
+  "the state directory, which must exist (default: $HOME/.local/state/incrementum, the Go tool's, which need not)",
   "a directory",
   (text) => (text === "" ? Option.none() : Option.some(text))
 )

@@ -25,7 +25,7 @@ import { CurrentStyle } from "../style.js"
  * @category commands
  */
 export const spec = Help.make({
-  summary: "one line per job (age, id, stage, status, repo, todo), active ones first; never writes",
+  summary: "one line per job (age, id, stage, status, repo, todo), active ones by default; never writes",
   examples: [
     ["incrementum-state jobs", "active jobs, newest first"],
     ["incrementum-state jobs --status failed,abandoned --since 7d", "what went wrong this week"],
