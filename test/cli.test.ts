@@ -451,6 +451,17 @@ describe("incrementum-state --dir", () => {
     expect(cli("check", "--dir", file)).toEqual({ code: 1, stdout: "", stderr: `incrementum-state: --dir ${file}: not a directory\n` })
   })
 
+  it("the default directory may be missing: the viewers show the empty state and leave it missing, repo-name creates it", () => {
+    const home = stateDir()
+    const env = { ...process.env, HOME: home }
+    const defaultDir = path.join(home, ".local", "state", "incrementum")
+    for (const args of [["check"], ["show"], ["jobs"]]) expect(run(args, { env }).code).toBe(0)
+    expect(run(["check"], { env }).stdout).toBe(`ok: ${path.join(defaultDir, "state.json")} does not exist (the empty state)\n`)
+    expect(fs.readdirSync(home)).toEqual([])
+    expect(run(["repo-name", "/src/app"], { env })).toEqual({ code: 0, stdout: "src-app\n", stderr: "" })
+    expect(fs.readdirSync(defaultDir).sort()).toEqual(["state.json", "state.lock"])
+  })
+
   it("the default directory is the store's", async () => {
     const Read = await import("../src/cli/read.js")
     const Store = await import("../src/Store.js")
