@@ -697,3 +697,27 @@ describe("incrementum-state --json field order", () => {
     expect(keys.at(-1)).toBe("unknownFields")
   })
 })
+
+describe("incrementum-state bundle", () => {
+  it("is self-contained, and the viewing commands never load the store's native binding", () => {
+    // A copy of the package with the bundle and nothing else but a koffi (the store's flock
+    // binding, the one module left out of the bundle) that throws when it is loaded.
+    const pkg = stateDir()
+    fs.cpSync(path.dirname(bin), path.join(pkg, path.relative(root, path.dirname(bin))), { recursive: true })
+    fs.copyFileSync(path.join(root, "package.json"), path.join(pkg, "package.json"))
+    const koffi = path.join(pkg, "node_modules", "koffi")
+    fs.mkdirSync(koffi, { recursive: true })
+    fs.writeFileSync(path.join(koffi, "package.json"), `{"name": "koffi", "main": "index.js"}`)
+    fs.writeFileSync(path.join(koffi, "index.js"), `throw new Error("koffi was loaded")`)
+    const copy = path.join(pkg, path.relative(root, bin))
+    const dir = exampleDir()
+    const at = (...args: Array<string>) => spawnSync(process.execPath, [copy, ...args], { encoding: "utf8", timeout: 60_000 })
+    for (const args of [["--version"], ["show"], ["jobs"], ["job", "k3"], ["check"], ["show", "--help"]]) {
+      const result = at(...args, "--dir", dir)
+      expect([args, result.status, result.stderr]).toEqual([args, 0, ""])
+    }
+    const writer = at("repo-name", "/src/x", "--dir", dir)
+    expect(writer.status).toBe(1)
+    expect(writer.stderr).toContain("koffi was loaded")
+  })
+})
