@@ -495,7 +495,7 @@ describe("incrementum-state repo-name and repo-for paths", () => {
 // Filters and the jobs listing
 
 /** Jobs at known ages, with a mix of statuses, stages and repos. */
-const filterState = () => {
+const filterState = (apiSource = "/src/api") => {
   const nowMs = Date.now()
   const ago = (seconds: number) => new Date(nowMs - seconds * 1000).toISOString().replace(/\.\d+Z$/, "Z")
   const job = (id: string, status: string, stage: string, repo: string, seconds: number) => ({
@@ -516,7 +516,7 @@ const filterState = () => {
     job("cde666", "abandoned", "testing", "api", 20 * 86_400)
   ]
   return stateDir(JSON.stringify({
-    repos: { api: { source_path: "/src/api" }, web: { source_path: "/src/web" } },
+    repos: { api: { source_path: apiSource }, web: { source_path: "/src/web" } },
     jobs: Object.fromEntries(jobs.map((j) => [j.id, j]))
   }))
 }
@@ -558,15 +558,30 @@ describe("incrementum-state jobs", () => {
     expect(ids("--since", "1h")).toEqual(["aaa111"])
     expect(ids("--since", "2d12h", "--all")).toEqual(["aaa111", "aab222", "bcd444"])
     expect(ids("--limit", "2")).toEqual(["aaa111", "aab222"])
-    expect(ids("--repo", "nowhere")).toEqual([])
+    // A repo by its source path, absolute or relative to the working directory.
+    expect(ids("--repo", "/src/api/", "--all")).toEqual(ids("--repo", "api", "--all"))
+    const apiSource = stateDir()
+    const here = run(["jobs", "--dir", filterState(apiSource), "--repo", ".", "--all"], { cwd: apiSource })
+    expect(listed(here.stdout).map((row) => row[1])).toEqual(ids("--repo", "api", "--all"))
   })
 
   it("counts what --limit left out, and says so when nothing matches", () => {
     const dir = filterState()
     const limited = cli("jobs", "--dir", dir, "--all", "--limit", "4")
     expect(limited.stdout.trimEnd().split("\n").slice(-1)).toEqual(["(2 more jobs match; --limit 0 lists them all)"])
-    const none = cli("jobs", "--dir", dir, "--repo", "nowhere")
+    const none = cli("jobs", "--dir", dir, "--since", "10s")
     expect(none.stdout).toBe("no jobs match\n")
+  })
+
+  it("a --repo that is neither a repo's name nor its source path fails, saying so", () => {
+    const dir = filterState()
+    for (const command of ["jobs", "show"]) {
+      expect(cli(command, "--dir", dir, "--repo", "wbe")).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: "incrementum-state: --repo wbe: no repo has that name or source path (did you mean web?)\n"
+      })
+    }
   })
 
   it("--json prints the listed jobs, in the file's field order", () => {

@@ -4,9 +4,13 @@
  *
  * @since 0.2.0
  */
+import * as Path from "@effect/platform/Path"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Schema from "../Schema.js"
 import * as Timestamp from "../Timestamp.js"
+import { CliFailure } from "./errors.js"
+import { didYouMean } from "./help.js"
 
 /**
  * The statuses `--status` accepts, besides `all`.
@@ -171,3 +175,29 @@ export const selectJobs = (state: Schema.State, filter: JobFilter, nowNanos: big
     otherStatuses: [...others].sort(([a], [b]) => statusRank(a) - statusRank(b) || byKey(a, b))
   }
 }
+
+/**
+ * `filter` with its `--repo` turned into a repo name of `state`: a name
+ * stays as it is; anything else is taken as a source path, resolved against
+ * the working directory (`--repo .` in a repo's root), and replaced by the
+ * name of the repo recorded with that path. Fails with `CliFailure` when
+ * it is neither, so a typo is not taken for a repo without jobs.
+ *
+ * @since 0.2.0
+ * @category filters
+ */
+export const resolveRepo = (state: Schema.State, filter: JobFilter) =>
+  Effect.gen(function*() {
+    if (Option.isNone(filter.repo) || Object.hasOwn(state.repos, filter.repo.value)) return filter
+    const path = yield* Path.Path
+    const wanted = path.resolve(filter.repo.value)
+    const names = Object.keys(state.repos).sort()
+    const byPath = names.find((name) => {
+      const source = state.repos[name]!.sourcePath
+      return source !== "" && path.resolve(source) === wanted
+    })
+    if (byPath !== undefined) return { ...filter, repo: Option.some(byPath) }
+    return yield* new CliFailure({
+      reason: `--repo ${filter.repo.value}: no repo has that name or source path${didYouMean(filter.repo.value, names)}`
+    })
+  })

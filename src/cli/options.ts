@@ -119,8 +119,13 @@ export const jobFilter = Options.all({
       text === "all" ? Option.some("all") : listOf(Filters.knownStatuses)(text)
   ),
   all: Options.boolean("all").pipe(Options.withDescription("list jobs of every status (as --status all)")),
-  repo: checked("repo", "NAME", "only this repo (its name, as in the REPOS table)", "a repo name", (text) =>
-    text === "" ? Option.none() : Option.some(text)),
+  repo: checked(
+    "repo",
+    "REPO",
+    "only this repo: its name (as in the REPOS table) or its source path (. for the working directory)",
+    "a repo name or source path",
+    (text) => (text === "" ? Option.none() : Option.some(text))
+  ),
   stage: checked(
     "stage",
     "STAGE",

@@ -29,7 +29,7 @@ export const spec = Help.make({
   examples: [
     ["incrementum-state jobs", "active jobs, newest first"],
     ["incrementum-state jobs --status failed,abandoned --since 7d", "what went wrong this week"],
-    ["incrementum-state jobs --stage reviewing --repo users-amonks-code-website", "jobs waiting on review in one repo"],
+    ["incrementum-state jobs --stage reviewing --repo users-amonks-code-website", "one repo's jobs under review"],
     ["incrementum-state jobs --all --json", "every job as JSON"]
   ],
   command: Command.make(
@@ -42,12 +42,13 @@ export const spec = Help.make({
     ({ dir, jobs, json }) =>
       Effect.gen(function*() {
         const state = yield* Read.readState(dir)
+        const filter = yield* Filters.resolveRepo(state, jobs.filter)
         const nowNanos = yield* Clock.currentTimeNanos
         if (json) {
-          const { shown } = Filters.selectJobs(state, jobs.filter, nowNanos)
+          const { shown } = Filters.selectJobs(state, filter, nowNanos)
           return yield* Console.log(JSON.stringify(shown.map(([, job]) => FieldOrder.jobToOrderedJson(job)), null, 2))
         }
-        yield* Console.log(Render.renderJobs(state, { nowNanos, style: yield* CurrentStyle, filter: jobs.filter }))
+        yield* Console.log(Render.renderJobs(state, { nowNanos, style: yield* CurrentStyle, filter }))
       })
   )
 })

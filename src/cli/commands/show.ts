@@ -9,6 +9,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { UsageError } from "../errors.js"
 import * as FieldOrder from "../fieldOrder.js"
+import * as Filters from "../filters.js"
 import * as Help from "../help.js"
 import * as CliOptions from "../options.js"
 import * as Read from "../read.js"
@@ -27,7 +28,7 @@ export const spec = Help.make({
   summary: "repos, workspaces, sessions and active jobs, newest first; never writes",
   examples: [
     ["incrementum-state show", "what is going on: active jobs, the 20 newest"],
-    ["incrementum-state show --repo users-amonks-code-website --since 1d", "one repo, what changed in the last day"],
+    ["incrementum-state show --repo . --since 1d", "the repo you are in: what changed in the last day"],
     ["incrementum-state show --status all --limit 0", "every job"],
     ["incrementum-state show --json", "the whole state as JSON, in the file's field order"]
   ],
@@ -47,9 +48,10 @@ export const spec = Help.make({
           })
         }
         const state = yield* Read.readState(dir)
+        const filter = yield* Filters.resolveRepo(state, jobs.filter)
         if (json) return yield* Console.log(JSON.stringify(FieldOrder.stateToOrderedJson(state), null, 2))
         const nowNanos = yield* Clock.currentTimeNanos
-        yield* Console.log(Render.renderShow(state, { nowNanos, style: yield* CurrentStyle, filter: jobs.filter }))
+        yield* Console.log(Render.renderShow(state, { nowNanos, style: yield* CurrentStyle, filter }))
       })
   )
 })
