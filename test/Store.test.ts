@@ -174,6 +174,9 @@ describe("layerNode on disk", () => {
     const error = await Effect.runPromise(Effect.provide(Effect.flip(addRepo("x")), layer))
     expect(hits.length).toBe(1)
     expect(error._tag === "StateIoError" && error.operation).toBe("fsync directory")
+    // The update landed: the error says so, so that no caller retries it.
+    expect(error._tag === "StateIoError" && error.committed).toBe(true)
+    expect(error.message).toContain("the new state is in place")
     const state = Schema.decodeEither(fs.readFileSync(file))
     expect(state._tag).toBe("Right")
     expect(tempFiles(dir)).toEqual([])
