@@ -177,6 +177,28 @@ export interface Backend {
 export const makeWith: (backend: Backend) => Effect.Effect<StateStoreService, never, Scope.Scope> = internal.makeWith
 
 /**
+ * The file backend alone (see `Backend`): for wrapping it, say to observe
+ * its writes, before `makeWith`. The commit step (rename, fstat of the new
+ * file, directory fsync) uses Node's synchronous calls, so that nothing can
+ * interrupt it half-way; everything else goes through the `FileSystem`
+ * given, and the lock needs Node's (see `Lock`).
+ *
+ * @since 0.2.0
+ * @category backend
+ */
+export const makeFileBackend: (options?: Options) => Effect.Effect<Backend, never, FileSystem.FileSystem | Path.Path> =
+  fileBackend.make
+
+/**
+ * The memory backend alone (see `Backend`, `layerMemory`): the file's bytes
+ * in memory. Dies if `initial` is a state the file cannot hold.
+ *
+ * @since 0.2.0
+ * @category backend
+ */
+export const makeMemoryBackend: (initial?: Schema.State) => Effect.Effect<Backend> = memoryBackend.make
+
+/**
  * Options of the file-backed store.
  *
  * - `dir`: the state directory (default `$HOME/.local/state/incrementum`,
