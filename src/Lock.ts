@@ -8,13 +8,60 @@
  *
  * @since 0.1.0
  */
-import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
+import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as internal from "./internal/lock.js"
 import type { LockTimeout, StateIoError } from "./StateError.js"
+
+/**
+ * The lock bookkeeping of a process (or of a part of it): per lock file
+ * (by device and inode, whatever path spells it), the queue of this
+ * process's fibers and the one blocking flock call parked for them. Fibers
+ * using one `Locks` queue in-process behind a single kernel wait; separate
+ * services still exclude each other, through the kernel.
+ *
+ * The lock needs Node's file system: flock(2) takes a real descriptor, so
+ * the lock file is opened with Node's own calls, not through a `FileSystem`
+ * service.
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export class Locks extends Context.Tag("@incrementum/state/Lock/Locks")<Locks, internal.Service>() {}
+
+/**
+ * A fresh `Locks` service.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make: Effect.Effect<internal.Service> = internal.make
+
+/**
+ * A `Locks` service for the layers that use it (one per process is enough).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Locks> = Layer.effect(Locks, make)
+
+/**
+ * The lock, held (see `acquire`). `isCurrent()` says whether the lock file
+ * is still the one locked: false once it was removed or replaced, after
+ * which another process can lock a new file at the same path. Check it
+ * just before a write the lock guards (synchronously, in the same step).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Held {
+  readonly path: string
+  readonly isCurrent: () => boolean
+}
 
 /**
  * How long `acquire` waits by default before failing with `LockTimeout`:
@@ -40,7 +87,9 @@ export interface LockOptions {
  * Holds the exclusive flock on `lockPath` for the lifetime of the current
  * scope, creating the file (mode 0644, less the umask) if it is missing.
  * The file is never deleted or renamed: a peer may hold an open descriptor
- * of it, and a new file at the same path would not exclude that peer.
+ * of it, and a new file at the same path would not exclude that peer. If
+ * the file at `lockPath` was removed or replaced while this fiber waited,
+ * the lock is let go and the file there now is locked instead.
  *
  * Waiting never blocks the event loop and never starves behind peers that
  * wait in a blocking `LOCK_EX` (the Go tool does): a free lock is taken with
@@ -66,8 +115,8 @@ export interface LockOptions {
 export const acquire: (
   lockPath: string,
   options?: LockOptions
-) => Effect.Effect<void, LockTimeout | StateIoError, Scope.Scope | FileSystem.FileSystem> = (lockPath, options) =>
-  internal.acquire(lockPath, Duration.decode(options?.timeout ?? defaultTimeout))
+) => Effect.Effect<Held, LockTimeout | StateIoError, Scope.Scope | Locks> = (lockPath, options) =>
+  Effect.flatMap(Locks, (service) => internal.acquire(service, lockPath, Duration.decode(options?.timeout ?? defaultTimeout)))
 
 /**
  * Runs `effect` while holding the lock on `lockPath`, and releases it when
@@ -81,12 +130,12 @@ export const acquire: (
 export const withLock: {
   (lockPath: string, options?: LockOptions): <A, E, R>(
     effect: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | LockTimeout | StateIoError, R | FileSystem.FileSystem>
+  ) => Effect.Effect<A, E | LockTimeout | StateIoError, R | Locks>
   <A, E, R>(
     effect: Effect.Effect<A, E, R>,
     lockPath: string,
     options?: LockOptions
-  ): Effect.Effect<A, E | LockTimeout | StateIoError, R | FileSystem.FileSystem>
+  ): Effect.Effect<A, E | LockTimeout | StateIoError, R | Locks>
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(effect: Effect.Effect<A, E, R>, lockPath: string, options?: LockOptions) =>
@@ -95,10 +144,11 @@ export const withLock: {
 
 /**
  * How many blocking flock calls this process has parked on pool threads
- * right now (at most one per lock file). One stays parked after a wait
- * times out or is interrupted, until the kernel grants the lock, which it
- * then releases at once. Node joins its pool threads when the process
- * exits, so while one is parked even `process.exit` waits for it.
+ * right now (at most one per lock file and `Locks` service). One stays
+ * parked after a wait times out or is interrupted, until the kernel grants
+ * the lock, which it then releases at once. Node joins its pool threads
+ * when the process exits, so while one is parked even `process.exit` waits
+ * for it.
  *
  * @since 0.1.0
  * @category process

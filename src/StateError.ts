@@ -119,9 +119,29 @@ export class InvalidState extends Schema.TaggedError<InvalidState>("@incrementum
 }
 
 /**
+ * The lock file was removed or replaced while this process held the lock on
+ * it, so another process may have taken "the" lock on a new file at the same
+ * path: the exclusion is gone. Nothing was written; the update can be
+ * retried, and will lock the file now at `path`.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class LockLost extends Schema.TaggedError<LockLost>("@incrementum/state/LockLost")(
+  "LockLost",
+  {
+    path: Schema.String
+  }
+) {
+  override get message(): string {
+    return `the lock file ${this.path} was removed or replaced while held; nothing was written`
+  }
+}
+
+/**
  * Any failure of the store itself (not of a caller's update function).
  *
  * @since 0.1.0
  * @category errors
  */
-export type StateError = CorruptStateFile | StateIoError | LockTimeout | InvalidState
+export type StateError = CorruptStateFile | StateIoError | LockTimeout | InvalidState | LockLost

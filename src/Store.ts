@@ -15,7 +15,7 @@ import * as fileBackend from "./internal/fileBackend.js"
 import * as memoryBackend from "./internal/memoryBackend.js"
 import * as internal from "./internal/store.js"
 import type * as Schema from "./Schema.js"
-import type { CorruptStateFile, StateError, StateIoError } from "./StateError.js"
+import type { CorruptStateFile, LockLost, StateError, StateIoError } from "./StateError.js"
 
 /**
  * The store's operations. Every write happens under the exclusive flock on
@@ -152,7 +152,8 @@ export interface Change {
  *   Resources that keep the stamp valid go in the `Scope`, as with `read`. It
  *   either fails with nothing changed, or with `committed: true` on the
  *   `StateIoError` when the new content is in place but a later step (the
- *   file backend's directory fsync) failed. Success means committed: a
+ *   file backend's directory fsync) failed; `LockLost` when the exclusion
+ *   was found gone before the write. Success means committed: a
  *   transactional backend commits inside `replace`, not after `exclusive`.
  * - `path`: where the state lives, for error messages.
  *
@@ -163,7 +164,7 @@ export interface Backend {
   readonly path: string
   readonly read: (known: string | undefined) => Effect.Effect<Content | undefined, StateIoError | CorruptStateFile, Scope.Scope>
   readonly exclusive: <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StateError, R>
-  readonly replace: (change: Change) => Effect.Effect<string, StateIoError, Scope.Scope>
+  readonly replace: (change: Change) => Effect.Effect<string, StateIoError | LockLost, Scope.Scope>
 }
 
 /**

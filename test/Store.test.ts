@@ -282,3 +282,28 @@ describe("layerNode: honest outcomes and owned handles", () => {
     expect(openFilesUnder(dir)).toEqual([])
   })
 })
+
+describe("layerNode: a lock file removed while held", () => {
+  it("the holder's update fails with LockLost and writes nothing; the update of the process that locked the new file stands", async () => {
+    const dir = tempDir()
+    const lockPath = path.join(dir, "state.lock")
+    const inside = Deferred.unsafeMake<void>(undefined as never)
+    const resume = Deferred.unsafeMake<void>(undefined as never)
+    // Two stores, each with its own lock bookkeeping: two processes, as far as the kernel can tell.
+    const holder = Effect.runPromiseExit(Effect.provide(
+      Effect.flatMap(Store.StateStore, (store) =>
+        store.updateEffect((state) =>
+          Effect.zipRight(Deferred.succeed(inside, undefined), Effect.as(Deferred.await(resume), increment(state)))
+        )),
+      Store.layerNode({ dir })
+    ))
+    await Effect.runPromise(Deferred.await(inside))
+    fs.rmSync(lockPath)
+    await runIn(dir, Effect.flatMap(Store.StateStore, (store) => store.update(increment)))
+    await Effect.runPromise(Deferred.succeed(resume, undefined))
+    const exit = await holder
+    expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag).toBe("LockLost")
+    expect(decodeOrFail(fs.readFileSync(path.join(dir, "state.json")), "state.json").unknownFields?.["counter"]).toBe(1)
+    expect(tempFiles(dir)).toEqual([])
+  })
+})

@@ -17,7 +17,7 @@ import * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
 import * as os from "node:os"
 import * as Lock from "../Lock.js"
-import { CorruptStateFile, StateIoError } from "../StateError.js"
+import { CorruptStateFile, LockLost, StateIoError } from "../StateError.js"
 import type { Backend, Content } from "../Store.js"
 import * as codec from "./codec.js"
 
@@ -103,6 +103,11 @@ export const make = Effect.fnUntraced(function*(options?: {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const calls = yield* Commit
+  // The process's lock bookkeeping if the program provides it, else the store's own.
+  const provided = yield* Effect.serviceOption(Lock.Locks)
+  const locks = Option.isSome(provided) ? provided.value : yield* Lock.make
+  /** The lock while this store holds it: writes are made only inside `exclusive`. */
+  let held: Lock.Held | undefined
   const dir = path.resolve(options?.dir ?? defaultDir())
   const statePath = path.join(dir, "state.json")
   const lockPath = path.join(dir, "state.lock")
@@ -223,8 +228,10 @@ export const make = Effect.fnUntraced(function*(options?: {
    * after the rename says the new state is in place.
    */
   const renameIntoPlace = (name: string, fd: number) =>
-    Effect.descriptorWith((fiber) => {
+    Effect.descriptorWith((fiber): Effect.Effect<string, StateIoError | LockLost> => {
       if (HashSet.size(fiber.interruptors) > 0) return Effect.interrupt
+      // The lock file removed or replaced: another process may hold "the" lock now.
+      if (held === undefined || !held.isCurrent()) return Effect.fail(new LockLost({ path: lockPath }))
       try {
         calls.rename(name, statePath)
       } catch (cause) {
@@ -258,7 +265,7 @@ export const make = Effect.fnUntraced(function*(options?: {
         Effect.onError((cause) =>
           Effect.suspend(() =>
             // Once renamed (committed), the temp name is gone; before, it must not be left behind.
-            Option.exists(Cause.failureOption(cause), (e) => e.committed === true)
+            Option.exists(Cause.failureOption(cause), (e) => e._tag === "StateIoError" && e.committed === true)
               ? Effect.void
               : Effect.ignore(fs.remove(name))
           )
@@ -283,10 +290,15 @@ export const make = Effect.fnUntraced(function*(options?: {
     exclusive: (body) =>
       Effect.zipRight(
         ensureDir,
-        Effect.scoped(Effect.zipRight(
-          Effect.interruptible(Lock.acquire(lockPath, lockOptions).pipe(Effect.provideService(FileSystem.FileSystem, fs))),
-          body
-        ))
+        Effect.scoped(Effect.gen(function*() {
+          const lock = yield* Effect.interruptible(Lock.acquire(lockPath, lockOptions)).pipe(
+            Effect.provideService(Lock.Locks, locks)
+          )
+          held = lock
+          return yield* Effect.ensuring(body, Effect.sync(() => {
+            held = undefined
+          }))
+        }))
       ),
     replace
   }

@@ -3,7 +3,8 @@
  * errno kinds, to prove each step of a write fails safely, and can pause at
  * any call (to interrupt an update there). It also provides the file
  * store's synchronous commit calls (rename, fstat of the new file, directory
- * fsync), with the same faults.
+ * fsync) and the lock's open of state.lock, with the same faults. (The lock
+ * closes its file with Node's synchronous close, whose errors it ignores.)
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { SystemError, type SystemErrorReason } from "@effect/platform/Error"
@@ -12,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as NodeFs from "node:fs"
 import { Commit, type CommitCalls } from "../../src/internal/fileBackend.js"
+import { OpenCall } from "../../src/internal/lock.js"
 
 export type Errno = "ENOSPC" | "EIO" | "EACCES" | "EROFS" | "EXDEV"
 
@@ -80,7 +82,7 @@ export const faultyFileSystem = (
   faults: ReadonlyArray<Fault>,
   hits: Array<string> = [],
   hook: Hook = () => Effect.void
-): Layer.Layer<FileSystem.FileSystem | Commit> => {
+): Layer.Layer<FileSystem.FileSystem | Commit | OpenCall> => {
   const seen = new Map<Fault, number>()
   const find = (operation: Fault["operation"], path: string) =>
     faults.find((f) => {
@@ -192,5 +194,11 @@ export const faultyFileSystem = (
       }
     })
   ).pipe(Layer.provide(NodeFileSystem.layer))
-  return Layer.merge(fileSystem, Layer.succeed(Commit, commit))
+  const lockOpen = {
+    open: (lockPath: string) => {
+      throwIfFaulty("open", lockPath)
+      return NodeFs.openSync(lockPath, "a+", 0o644)
+    }
+  }
+  return Layer.mergeAll(fileSystem, Layer.succeed(Commit, commit), Layer.succeed(OpenCall, lockOpen))
 }
