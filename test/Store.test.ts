@@ -263,6 +263,32 @@ describe("layerNode: honest outcomes and owned handles", () => {
     console.log(`interrupted at each step: ${outcomes.join(", ")}`)
   })
 
+  it("a load stuck in a read can be timed out, and leaves no descriptor open", async () => {
+    const dir = tempDir()
+    fs.writeFileSync(path.join(dir, "state.json"), realistic)
+    let released = false
+    const go = Deferred.unsafeMake<void>(undefined as never)
+    // The read hangs until released, which happens by itself only after a while (so a load that
+    // cannot be interrupted shows up as a late timeout, not as a hung test).
+    const hook: Hook = (operation) => operation === "read" ? Deferred.await(go) : Effect.void
+    const timer = setTimeout(() => {
+      released = true
+      Effect.runSync(Deferred.succeed(go, undefined))
+    }, 3_000)
+    const result = await Effect.runPromise(Effect.provide(
+      Effect.gen(function*() {
+        const store = yield* Store.StateStore
+        const timedOut = yield* Effect.exit(Effect.timeout(store.load, "100 millis"))
+        return { timedOut, releasedBeforeTimeout: released }
+      }),
+      withHook(dir, hook)
+    ))
+    clearTimeout(timer)
+    expect(Exit.isFailure(result.timedOut)).toBe(true)
+    expect(result.releasedBeforeTimeout).toBe(false)
+    expect(openFilesUnder(dir)).toEqual([])
+  })
+
   it("updates under short timeouts: every update that reported success landed, and no other did; no descriptor stays open", async () => {
     const dir = tempDir()
     const reported = await Effect.runPromise(Effect.provide(
