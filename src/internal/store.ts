@@ -15,6 +15,8 @@ interface Snapshot {
   readonly bytes: Uint8Array | undefined
   readonly state: Schema.State
   readonly hadLegacyPrompt: boolean
+  /** Known to be `state`'s encoding (this store wrote it, or compared it): saving `state` again writes nothing. */
+  readonly canonical: boolean
 }
 
 /** A snapshot and the scope holding what keeps its stamp valid (the file backend's open file). */
@@ -79,9 +81,9 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
       Effect.gen(function*() {
         switch (content._tag) {
           case "Absent":
-            return { stamp: content.stamp, bytes: undefined, state: codec.emptyState, hadLegacyPrompt: false }
+            return { stamp: content.stamp, bytes: undefined, state: codec.emptyState, hadLegacyPrompt: false, canonical: false }
           case "Decoded":
-            return { stamp: content.stamp, bytes: undefined, state: content.state, hadLegacyPrompt: false }
+            return { stamp: content.stamp, bytes: undefined, state: content.state, hadLegacyPrompt: false, canonical: true }
           case "Bytes": {
             if (known?.bytes !== undefined && sameBytes(known.bytes, content.bytes)) {
               return { ...known, stamp: content.stamp }
@@ -90,7 +92,7 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
             yield* drop
             const decoded = codec.decode(content.bytes, backend.path)
             if (Either.isLeft(decoded)) return yield* decoded.left
-            return { stamp: content.stamp, bytes: content.bytes, ...decoded.right }
+            return { stamp: content.stamp, bytes: content.bytes, ...decoded.right, canonical: false }
           }
         }
       })
@@ -116,15 +118,24 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
       })
     )
 
+    /** Records that `seen`'s bytes are its state's encoding, so that saving that state again costs no encode. */
+    const markCanonical = (seen: Snapshot) =>
+      Effect.sync(() => {
+        if (held !== undefined && held.snapshot === seen) held = { ...held, snapshot: { ...seen, canonical: true } }
+      })
+
     /** Writes `prepared` unless the content already has its bytes. Runs uninterruptibly, inside `exclusive`. */
     const commit = (seen: Snapshot, prepared: codec.Prepared) =>
       Effect.gen(function*() {
-        if (seen.bytes !== undefined && sameBytes(seen.bytes, prepared.bytes)) return
+        if (seen.bytes !== undefined && sameBytes(seen.bytes, prepared.bytes)) {
+          if (prepared.state === seen.state) yield* markCanonical(seen)
+          return
+        }
         const [stamp, scope] = yield* inOwnScope(backend.replace({
           previous: { state: seen.state, bytes: seen.bytes },
           next: { state: prepared.state, bytes: prepared.bytes }
         }))
-        yield* remember({ stamp, bytes: prepared.bytes, state: prepared.state, hadLegacyPrompt: false }, scope)
+        yield* remember({ stamp, bytes: prepared.bytes, state: prepared.state, hadLegacyPrompt: false, canonical: true }, scope)
       })
 
     /**
@@ -152,8 +163,12 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
       }).pipe(Effect.withSpan("StateStore.load")),
       save: Effect.fn("StateStore.save")((state: Schema.State) =>
         Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(restore(prepare(state)), (prepared) =>
-            backend.exclusive(Effect.flatMap(restore(current), (seen) => commit(seen, prepared))))
+          backend.exclusive(Effect.gen(function*() {
+            const seen = yield* restore(current)
+            // The state the content decodes to, and already in the form it is written in: nothing to do.
+            if (state === seen.state && seen.canonical) return
+            yield* commit(seen, yield* prepare(state))
+          }))
         )
       ),
       update: Effect.fn("StateStore.update")((f: (state: Schema.State) => Schema.State) =>
