@@ -34,12 +34,12 @@ import type { LockTimeout, StateIoError } from "./StateError.js"
 export class Locks extends Context.Tag("@incrementum/state/Lock/Locks")<Locks, internal.Service>() {}
 
 /**
- * A fresh `Locks` service.
+ * A fresh `Locks` service; closing the scope ends its idle wait threads.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const make: Effect.Effect<internal.Service> = internal.make
+export const make: Effect.Effect<internal.Service, never, Scope.Scope> = internal.make
 
 /**
  * A `Locks` service for the layers that use it (one per process is enough).
@@ -47,7 +47,7 @@ export const make: Effect.Effect<internal.Service> = internal.make
  * @since 0.2.0
  * @category layers
  */
-export const layer: Layer.Layer<Locks> = Layer.effect(Locks, make)
+export const layer: Layer.Layer<Locks> = Layer.scoped(Locks, make)
 
 /**
  * The lock, held (see `acquire`). `isCurrent()` says whether the lock file

@@ -182,13 +182,15 @@ export const makeWith: (backend: Backend) => Effect.Effect<StateStoreService, ne
  * its writes, before `makeWith`. The commit step (rename, fstat of the new
  * file, directory fsync) uses Node's synchronous calls, so that nothing can
  * interrupt it half-way; everything else goes through the `FileSystem`
- * given, and the lock needs Node's (see `Lock`).
+ * given, and the lock needs Node's (see `Lock`). Uses the `Lock.Locks`
+ * service if one is provided, else one of its own, closed with the scope.
  *
  * @since 0.2.0
  * @category backend
  */
-export const makeFileBackend: (options?: Options) => Effect.Effect<Backend, never, FileSystem.FileSystem | Path.Path> =
-  fileBackend.make
+export const makeFileBackend: (
+  options?: Options
+) => Effect.Effect<Backend, never, FileSystem.FileSystem | Path.Path | Scope.Scope> = fileBackend.make
 
 /**
  * The memory backend alone (see `Backend`, `layerMemory`): the file's bytes

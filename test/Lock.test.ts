@@ -333,6 +333,26 @@ describe("Lock", () => {
         expect(ours).toBeGreaterThanOrEqual(20)
       }))
 
+    live("waits on more lock files than libuv has pool threads: file I/O still gets through, and every wait ends", () =>
+      Effect.gen(function*() {
+        const poolSize = Number(process.env["UV_THREADPOOL_SIZE"] ?? "") || 4
+        const locks = range(poolSize + 2).map(() => tempLock())
+        const data = path.join(path.dirname(locks[0]!), "data")
+        fs.writeFileSync(data, "some bytes")
+        const holders = yield* Effect.forEach(locks, (lockPath) =>
+          Effect.flatMap(pythonPeer, (peer) => Effect.as(peer.ask(`hold ${lockPath}`), peer)))
+        const before = Lock.parkedCalls()
+        const waiters = yield* Effect.forEach(locks, (lockPath) =>
+          Effect.fork(Effect.scoped(Lock.acquire(lockPath, { timeout: "60 seconds" }))))
+        yield* eventually("every waiter to park", () => Lock.parkedCalls() === before + locks.length)
+        // Were each wait on a pool thread, every pool thread would be blocked and this read would never run.
+        const read = yield* Effect.promise(() => fs.promises.readFile(data, "utf8")).pipe(Effect.timeoutOption("10 seconds"))
+        expect(read).toEqual(Option.some("some bytes"))
+        for (const holder of holders) expect(yield* holder.ask("release")).toBe("released")
+        yield* Fiber.joinAll(waiters)
+        yield* eventually("the waits to end", () => Lock.parkedCalls() === before)
+      }))
+
     live("however many fibers wait, one pool thread is parked per lock file: file I/O still gets through", () =>
       Effect.gen(function*() {
         const lockPath = tempLock()

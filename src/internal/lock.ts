@@ -8,6 +8,7 @@ import koffi from "koffi"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { LockTimeout, StateIoError } from "../StateError.js"
+import { FlockThreads } from "./flockThreads.js"
 
 const LOCK_EX = 2
 const LOCK_NB = 4
@@ -16,10 +17,7 @@ const LOCK_UN = 8
 const EINTR = koffi.os.errno["EINTR"] ?? 4
 const EWOULDBLOCK = koffi.os.errno["EWOULDBLOCK"] ?? koffi.os.errno["EAGAIN"] ?? 11
 
-interface Flock {
-  (fd: number, operation: number): number
-  async(fd: number, operation: number, callback: (error: unknown, result: number) => void): void
-}
+type Flock = (fd: number, operation: number) => number
 
 interface Libc {
   readonly flock: Flock
@@ -128,9 +126,7 @@ class Parked {
 
   /** Throws if koffi cannot queue the call (its queue of async calls is full). */
   start(): void {
-    c().flock.async(this.file.fd, LOCK_EX, (error, result) => {
-      // koffi saves errno on the pool thread as the call returns and restores it around this callback.
-      const errno = koffi.errno()
+    this.slot.service.threads.start(this.file.fd, (error, result, errno) => {
       this.count(-1)
       this.settle(error, result, errno)
     })
@@ -263,6 +259,9 @@ export class Service {
   readonly slots = new Map<string, Slot>()
   parked = 0
 
+  /** Where blocking flock calls wait: threads of their own, not libuv's pool, which file I/O needs. */
+  readonly threads = new FlockThreads()
+
   constructor(readonly open: (lockPath: string) => number) {}
 
   slotFor(key: string): Slot {
@@ -308,7 +307,10 @@ export class OpenCall extends Context.Reference<OpenCall>()("@incrementum/state/
 }) {}
 
 /** A `Locks` service opening lock files as `OpenCall` says. */
-export const make: Effect.Effect<Service> = Effect.map(OpenCall, (call) => new Service(call.open))
+export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.map(OpenCall, (call) => new Service(call.open)),
+  (service) => Effect.sync(() => service.threads.close())
+)
 
 /** Opens (creating, 0644) the lock file. */
 const openLockFile = (service: Service, lockPath: string): Effect.Effect<LockFile, StateIoError> =>
