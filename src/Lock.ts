@@ -94,7 +94,8 @@ export interface LockOptions {
  * Waiting never blocks the event loop and never starves behind peers that
  * wait in a blocking `LOCK_EX` (the Go tool does): a free lock is taken with
  * one non-blocking call; a held one is waited for in the kernel's queue by
- * one blocking call on a libuv pool thread per lock file, however many
+ * one blocking call per lock file (by device and inode) on a thread of its
+ * own (never on libuv's pool, which file I/O needs), however many
  * fibers of this process wait (they queue in-process, first come first
  * served, behind it). Waiting is interruptible. A wait that is interrupted
  * or times out leaves the blocking call to the next waiter of this process,
@@ -143,12 +144,11 @@ export const withLock: {
 )
 
 /**
- * How many blocking flock calls this process has parked on pool threads
- * right now (at most one per lock file and `Locks` service). One stays
- * parked after a wait times out or is interrupted, until the kernel grants
- * the lock, which it then releases at once. Node joins its pool threads
- * when the process exits, so while one is parked even `process.exit` waits
- * for it.
+ * How many blocking flock calls this process has parked right now (at
+ * most one per lock file and `Locks` service). One stays parked after a
+ * wait times out or is interrupted, until the kernel grants the lock, which
+ * it then releases at once. Node joins every thread when the process
+ * exits, so while one is parked even `process.exit` waits for it.
  *
  * @since 0.1.0
  * @category process

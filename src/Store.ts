@@ -137,9 +137,10 @@ export interface Change {
  * snapshot cache, and tracing spans.
  *
  * - `read(known)`: the current content, or `undefined` when its stamp is
- *   still `known` (then nothing need be read). Resources that keep the
- *   content's stamp valid are acquired in the `Scope`, which the store
- *   closes when it forgets this content. Must be interruptible: `load` can
+ *   still `known` (then nothing need be read, and nothing may be acquired
+ *   in the `Scope`). Resources that keep the content's stamp valid are
+ *   acquired in the `Scope`, which the store closes when it forgets this
+ *   content. Must be interruptible: `load` can
  *   be timed out.
  * - `exclusive(body)`: runs `body` holding exclusive access (against every
  *   other writer, in this process and others). The store calls it in an

@@ -155,26 +155,34 @@ export const make = Effect.fnUntraced(function*(options?: {
       return buffer.subarray(0, offset)
     }).pipe(Effect.catchTag("SystemError", "BadArgument", (e) => Effect.fail(ioError("read", statePath)(e))))
 
+  const absent = (known: string | undefined) =>
+    Effect.succeed(known === "" ? undefined : { _tag: "Absent", stamp: "" } as const)
+
+  // Written with one combinator rather than a generator: an unchanged file (the warm load) is one stat and this.
   const read = (known: string | undefined): Effect.Effect<Content | undefined, StateIoError | CorruptStateFile, Scope.Scope> =>
-    Effect.gen(function*() {
-      const info = yield* fs.stat(statePath).pipe(
-        Effect.map(Option.some),
-        Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
-        Effect.mapError(ioError("stat", statePath))
-      )
-      if (Option.isNone(info)) return known === "" ? undefined : { _tag: "Absent", stamp: "" } as const
-      if (info.value.type !== "File") {
-        return yield* new StateIoError({ operation: "read", path: statePath, reason: `not a regular file (${info.value.type})` })
+    Effect.matchEffect(fs.stat(statePath), {
+      onFailure: (e) => isNotFound(e) ? absent(known) : Effect.fail(ioError("stat", statePath)(e)),
+      onSuccess: (info) => {
+        if (info.type !== "File") {
+          return Effect.fail(
+            new StateIoError({ operation: "read", path: statePath, reason: `not a regular file (${info.type})` })
+          )
+        }
+        if (stampOf(info) === known) return Effect.succeed(undefined)
+        if (Number(info.size) > codec.maxFileBytes) return Effect.fail(tooLarge(Number(info.size)))
+        return readChanged(known)
       }
-      if (stampOf(info.value) === known) return undefined
-      if (Number(info.value.size) > codec.maxFileBytes) return yield* tooLarge(Number(info.value.size))
+    })
+
+  const readChanged = (known: string | undefined) =>
+    Effect.gen(function*() {
       const file = yield* openScoped(statePath, { flag: "r" }).pipe(
         Effect.map(Option.some),
         Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
         Effect.mapError(ioError("open", statePath))
       )
       // Removed since the stat: absent now.
-      if (Option.isNone(file)) return known === "" ? undefined : { _tag: "Absent", stamp: "" } as const
+      if (Option.isNone(file)) return yield* absent(known)
       // The stat of the open file describes exactly the bytes read from it, even if a writer renames a new file in meanwhile.
       const opened = yield* file.value.stat.pipe(Effect.mapError(ioError("stat", statePath)))
       const size = Number(opened.size)

@@ -59,13 +59,13 @@ const flockNow = (fd: number, operation: number): number => {
 // Diagnostics only, for the deprecated `Lock.parkedCalls`: the bookkeeping itself lives in each `Locks` service.
 let parkedInProcess = 0
 
-/** How many blocking flock calls occupy pool threads right now, over every `Locks` service of the process. */
+/** How many blocking flock calls are parked right now, over every `Locks` service of the process. */
 export const parkedCalls = (): number => parkedInProcess
 
 let exitFn: ((code: number) => void) | undefined
 
 /**
- * libc `_exit`: ends the process without joining pool threads, which Node
+ * libc `_exit`: ends the process without joining threads, which Node
  * otherwise does at exit, so a parked flock would hold the process open.
  * stdout and stderr need no flushing: on Linux Node writes them synchronously.
  */
@@ -99,7 +99,7 @@ const closeQuietly = (fd: number) => () => {
 }
 
 /**
- * A blocking `flock(LOCK_EX)` running on a libuv pool thread. It can neither
+ * A blocking `flock(LOCK_EX)` running on a thread of its own. It can neither
  * be cancelled nor be waited for by more than one fiber, and it outlives the
  * fiber that started it when that fiber stops waiting: the next waiter of
  * this process adopts it rather than parking a second thread, and if nobody

@@ -53,12 +53,14 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
      * keep two snapshots, and the caller does not wait for a close.
      */
     let held: Held | undefined
+    let spare: Scope.CloseableScope | undefined
     const closing = yield* FiberSet.make<void>()
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
-        const last = held
+        const scopes = [held?.scope, spare].filter((scope) => scope !== undefined)
         held = undefined
-        return last === undefined ? Effect.void : Scope.close(last.scope, Exit.void)
+        spare = undefined
+        return Effect.forEach(scopes, (scope) => Scope.close(scope, Exit.void), { discard: true })
       })
     )
     const forget = (old: Held | undefined): Effect.Effect<void> =>
@@ -97,26 +99,42 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
         }
       })
 
+    /**
+     * A scope that a read found the content unchanged in, and so holds
+     * nothing (a backend acquires nothing when it returns no content): the
+     * next read reuses it, which spares the common warm load a scope.
+     */
+    const freshScope = Effect.suspend(() => {
+      const scope = spare
+      spare = undefined
+      return scope === undefined ? Scope.make() : Effect.succeed(scope)
+    })
+
     /** The content now: from memory when the backend says its stamp is unchanged. Interruptible throughout. */
-    const current: Effect.Effect<Snapshot, CorruptStateFile | StateIoError> = Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        for (;;) {
-          const known = held?.snapshot
-          const [content, scope] = yield* inOwnScope(restore(backend.read(known?.stamp)))
-          if (content === undefined && known !== undefined) {
-            yield* Scope.close(scope, Exit.void)
-            // Still remembered, so its stamp was valid throughout the read; otherwise look again.
-            if (held?.snapshot === known) return known
-            continue
-          }
-          if (content === undefined) return yield* Effect.dieMessage("backend.read gave no content though none was known")
-          const snapshot = yield* restore(decodeContent(content, known)).pipe(
-            Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
-          )
-          return yield* remember(snapshot, scope)
-        }
+    const current: Effect.Effect<Snapshot, CorruptStateFile | StateIoError> = Effect.uninterruptibleMask((restore) => {
+      const look: Effect.Effect<Snapshot, CorruptStateFile | StateIoError> = Effect.suspend(() => {
+        const known = held?.snapshot
+        return Effect.flatMap(freshScope, (scope) =>
+          Effect.matchCauseEffect(restore(Scope.extend(backend.read(known?.stamp), scope)), {
+            onFailure: (cause) => Effect.zipRight(Scope.close(scope, Exit.failCause(cause)), Effect.failCause(cause)),
+            onSuccess: (content): Effect.Effect<Snapshot, CorruptStateFile | StateIoError> => {
+              if (content === undefined && known !== undefined) {
+                // Still remembered, so its stamp was valid throughout the read; otherwise look again.
+                const next = held?.snapshot === known ? Effect.succeed(known) : look
+                if (spare !== undefined) return Effect.zipRight(Scope.close(scope, Exit.void), next)
+                spare = scope
+                return next
+              }
+              if (content === undefined) return Effect.dieMessage("backend.read gave no content though none was known")
+              return restore(decodeContent(content, known)).pipe(
+                Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))),
+                Effect.flatMap((snapshot) => remember(snapshot, scope))
+              )
+            }
+          }))
       })
-    )
+      return look
+    })
 
     /** Records that `seen`'s bytes are its state's encoding, so that saving that state again costs no encode. */
     const markCanonical = (seen: Snapshot) =>
