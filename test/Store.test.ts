@@ -14,6 +14,7 @@ import * as Schema from "../src/Schema.js"
 import * as Store from "../src/Store.js"
 import { stateStoreContract } from "./contract/StateStoreContract.js"
 import { type Fault, faultyFileSystem, type Hook } from "./support/faults.js"
+import { Commit, type CommitCalls } from "../src/internal/fileBackend.js"
 import { decodeOrFail } from "./fixtures/workers/harness.js"
 import { openFilesUnder } from "./support/fds.js"
 
@@ -331,5 +332,41 @@ describe("layerNode: a lock file removed while held", () => {
     expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag).toBe("LockLost")
     expect(decodeOrFail(fs.readFileSync(path.join(dir, "state.json")), "state.json").unknownFields?.["counter"]).toBe(1)
     expect(tempFiles(dir)).toEqual([])
+  })
+})
+
+describe("layerNode: the directory fsync", () => {
+  it("goes to the directory the rename went into, also after the state directory was replaced", async () => {
+    const dir = tempDir()
+    const synced: Array<number> = []
+    const commit: CommitCalls = {
+      rename: fs.renameSync,
+      fstat: (fd) => fs.fstatSync(fd),
+      fsyncDirectory: (d) => {
+        const fd = fs.openSync(d, "r")
+        try {
+          synced.push(fs.fstatSync(fd).ino)
+          fs.fsyncSync(fd)
+        } finally {
+          fs.closeSync(fd)
+        }
+      }
+    }
+    const layer = Store.layerNode({ dir }).pipe(Layer.provide(Layer.succeed(Commit, commit)))
+    await Effect.runPromise(Effect.provide(
+      Effect.gen(function*() {
+        const store = yield* Store.StateStore
+        yield* store.update(addRepoTo("a"))
+        expect(synced).toEqual([fs.statSync(dir).ino])
+        // The directory is moved away and a new one made in its place, as a restore from backup would.
+        fs.renameSync(dir, `${dir}.old`)
+        fs.mkdirSync(dir)
+        yield* store.update(addRepoTo("b"))
+        expect(fs.existsSync(path.join(dir, "state.json"))).toBe(true)
+        expect(synced[1]).toBe(fs.statSync(dir).ino)
+        expect(synced[1]).not.toBe(synced[0])
+      }),
+      layer
+    ))
   })
 })
