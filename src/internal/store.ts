@@ -183,8 +183,9 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
         Effect.uninterruptibleMask((restore) =>
           backend.exclusive(Effect.gen(function*() {
             const seen = yield* restore(current)
-            // The state the content decodes to, and already in the form it is written in: nothing to do.
-            if (state === seen.state && seen.canonical) return
+            // The state the content decodes to, already in the form it is written in, and frozen (so not
+            // mutated in place since): nothing to do, not even an encode.
+            if (state === seen.state && seen.canonical && Object.isFrozen(state)) return
             yield* commit(seen, yield* prepare(state))
           }))
         )
