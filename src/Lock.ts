@@ -148,7 +148,9 @@ export const withLock: {
  * most one per lock file and `Locks` service). One stays parked after a
  * wait times out or is interrupted, until the kernel grants the lock, which
  * it then releases at once. Node joins every thread when the process
- * exits, so while one is parked even `process.exit` waits for it.
+ * exits, and a thread blocked in flock(2) cannot be joined: a process that
+ * exits with a wait parked therefore ends itself with libc `_exit` from an
+ * `exit` listener, with its exit code (later `exit` listeners do not run).
  *
  * @since 0.1.0
  * @category process
@@ -157,11 +159,14 @@ export const parkedCalls: () => number = internal.parkedCalls
 
 /**
  * Ends the process at once with `code` (libc `_exit`), without waiting for
- * parked flock calls: for one-shot programs (CLIs) whose lock wait timed
- * out, e.g. `if (Lock.parkedCalls() > 0) Lock.exitImmediately(1)` at the
- * end of `main`. Skips `exit` handlers; Node's stdout and stderr are
- * already flushed (it writes them synchronously on Linux).
+ * parked flock calls. No longer needed: a process that exits with a wait
+ * still parked now ends this way by itself (from an `exit` listener, with
+ * its exit code), so a one-shot program whose lock wait timed out exits
+ * promptly. Kept for one version for programs that call it. Skips `exit`
+ * handlers; Node's stdout and stderr are already flushed (it writes them
+ * synchronously on Linux).
  *
+ * @deprecated since 0.2.0: not needed any more; a no-op would do, but it still exits.
  * @since 0.1.0
  * @category process
  */

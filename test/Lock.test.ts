@@ -497,6 +497,25 @@ describe("Lock", () => {
       }))
   })
 
+  describe("process exit", () => {
+    live("a program whose wait timed out exits with its own code while the lock is still held elsewhere", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const holder = yield* pythonPeer
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        const exited = yield* Effect.async<{ code: number | null; signal: string | null; stdout: string }>((resume) => {
+          // Killed after 30 s: a process held open by its parked flock would not exit before the holder lets go.
+          const child = execFile(process.execPath, [path.join(fixtures, "timeout-exit.mjs"), lockPath], { timeout: 30_000 })
+          let stdout = ""
+          child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+          child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal, stdout })))
+        })
+        expect(exited).toEqual({ code: 3, signal: null, stdout: "LockTimeout parked=1\n" })
+        // The holder held throughout, and still can let go.
+        expect(yield* holder.ask("release")).toBe("released")
+      }))
+  })
+
   describe("across processes", () => {
     live("4 Node processes (dist/Lock.js) and 2 python3 processes, 100 increments each: the count is exact", () =>
       Effect.gen(function*() {

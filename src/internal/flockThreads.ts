@@ -55,6 +55,8 @@ export class FlockThreads {
     worker.on("message", onMessage)
     worker.on("error", onError)
     worker.on("exit", onExit)
+    // After the listeners: a "message" listener refs the worker's port again.
+    worker.unref()
     worker.postMessage(fd)
   }
 

@@ -75,6 +75,24 @@ export const exitImmediately = (code: number): never => {
   throw new Error("unreachable: _exit returned")
 }
 
+let exitHooked = false
+
+/**
+ * Once a wait has been parked in this process: when the process exits with
+ * a wait still parked, end it at once with its exit code, rather than let
+ * Node join the thread blocked in flock(2), which would hold the exit until
+ * another process lets go of the lock. Node emits `exit` before it joins
+ * its threads; listeners added after this one do not run in that case.
+ */
+const hookExit = (): void => {
+  if (exitHooked) return
+  exitHooked = true
+  // The loader's own exit code is the one Node would have exited with.
+  process.on("exit", (code) => {
+    if (parkedInProcess > 0) exitImmediately(code)
+  })
+}
+
 /**
  * One open description of the lock file, opened with Node's synchronous
  * calls: flock(2) needs a real descriptor, which only Node's file system
@@ -126,6 +144,7 @@ class Parked {
 
   /** Throws if koffi cannot queue the call (its queue of async calls is full). */
   start(): void {
+    hookExit()
     this.slot.service.threads.start(this.file.fd, (error, result, errno) => {
       this.count(-1)
       this.settle(error, result, errno)
