@@ -7,6 +7,7 @@ import type * as Scope from "effect/Scope"
 import koffi from "koffi"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
+import { isMainThread } from "node:worker_threads"
 import { LockTimeout, StateIoError } from "../StateError.js"
 import { FlockThreads } from "./flockThreads.js"
 
@@ -85,7 +86,8 @@ let exitHooked = false
  * its threads; listeners added after this one do not run in that case.
  */
 const hookExit = (): void => {
-  if (exitHooked) return
+  // In a worker thread `exit` is the thread's, and _exit would end the whole process.
+  if (exitHooked || !isMainThread) return
   exitHooked = true
   // The loader's own exit code is the one Node would have exited with.
   process.on("exit", (code) => {
