@@ -8,13 +8,60 @@
  *
  * @since 0.1.0
  */
-import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
+import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as internal from "./internal/lock.js"
 import type { LockTimeout, StateIoError } from "./StateError.js"
+
+/**
+ * The lock bookkeeping of a process (or of a part of it): per lock file
+ * (by device and inode, whatever path spells it), the queue of this
+ * process's fibers and the one blocking flock call parked for them. Fibers
+ * using one `Locks` queue in-process behind a single kernel wait; separate
+ * services still exclude each other, through the kernel.
+ *
+ * The lock needs Node's file system: flock(2) takes a real descriptor, so
+ * the lock file is opened with Node's own calls, not through a `FileSystem`
+ * service.
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export class Locks extends Context.Tag("@incrementum/state/Lock/Locks")<Locks, internal.Service>() {}
+
+/**
+ * A fresh `Locks` service; closing the scope ends its idle wait threads.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make: Effect.Effect<internal.Service, never, Scope.Scope> = internal.make
+
+/**
+ * A `Locks` service for the layers that use it (one per process is enough).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Locks> = Layer.scoped(Locks, make)
+
+/**
+ * The lock, held (see `acquire`). `isCurrent()` says whether the lock file
+ * is still the one locked: false once it was removed or replaced, after
+ * which another process can lock a new file at the same path. Check it
+ * just before a write the lock guards (synchronously, in the same step).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Held {
+  readonly path: string
+  readonly isCurrent: () => boolean
+}
 
 /**
  * How long `acquire` waits by default before failing with `LockTimeout`:
@@ -40,12 +87,15 @@ export interface LockOptions {
  * Holds the exclusive flock on `lockPath` for the lifetime of the current
  * scope, creating the file (mode 0644, less the umask) if it is missing.
  * The file is never deleted or renamed: a peer may hold an open descriptor
- * of it, and a new file at the same path would not exclude that peer.
+ * of it, and a new file at the same path would not exclude that peer. If
+ * the file at `lockPath` was removed or replaced while this fiber waited,
+ * the lock is let go and the file there now is locked instead.
  *
  * Waiting never blocks the event loop and never starves behind peers that
  * wait in a blocking `LOCK_EX` (the Go tool does): a free lock is taken with
  * one non-blocking call; a held one is waited for in the kernel's queue by
- * one blocking call on a libuv pool thread per lock file, however many
+ * one blocking call per lock file (by device and inode) on a thread of its
+ * own (never on libuv's pool, which file I/O needs), however many
  * fibers of this process wait (they queue in-process, first come first
  * served, behind it). Waiting is interruptible. A wait that is interrupted
  * or times out leaves the blocking call to the next waiter of this process,
@@ -66,8 +116,8 @@ export interface LockOptions {
 export const acquire: (
   lockPath: string,
   options?: LockOptions
-) => Effect.Effect<void, LockTimeout | StateIoError, Scope.Scope | FileSystem.FileSystem> = (lockPath, options) =>
-  internal.acquire(lockPath, Duration.decode(options?.timeout ?? defaultTimeout))
+) => Effect.Effect<Held, LockTimeout | StateIoError, Scope.Scope | Locks> = (lockPath, options) =>
+  Effect.flatMap(Locks, (service) => internal.acquire(service, lockPath, Duration.decode(options?.timeout ?? defaultTimeout)))
 
 /**
  * Runs `effect` while holding the lock on `lockPath`, and releases it when
@@ -81,12 +131,12 @@ export const acquire: (
 export const withLock: {
   (lockPath: string, options?: LockOptions): <A, E, R>(
     effect: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | LockTimeout | StateIoError, R | FileSystem.FileSystem>
+  ) => Effect.Effect<A, E | LockTimeout | StateIoError, R | Locks>
   <A, E, R>(
     effect: Effect.Effect<A, E, R>,
     lockPath: string,
     options?: LockOptions
-  ): Effect.Effect<A, E | LockTimeout | StateIoError, R | FileSystem.FileSystem>
+  ): Effect.Effect<A, E | LockTimeout | StateIoError, R | Locks>
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(effect: Effect.Effect<A, E, R>, lockPath: string, options?: LockOptions) =>
@@ -94,11 +144,13 @@ export const withLock: {
 )
 
 /**
- * How many blocking flock calls this process has parked on pool threads
- * right now (at most one per lock file). One stays parked after a wait
- * times out or is interrupted, until the kernel grants the lock, which it
- * then releases at once. Node joins its pool threads when the process
- * exits, so while one is parked even `process.exit` waits for it.
+ * How many blocking flock calls this process has parked right now (at
+ * most one per lock file and `Locks` service). One stays parked after a
+ * wait times out or is interrupted, until the kernel grants the lock, which
+ * it then releases at once. Node joins every thread when the process
+ * exits, and a thread blocked in flock(2) cannot be joined: a process that
+ * exits with a wait parked therefore ends itself with libc `_exit` from an
+ * `exit` listener, with its exit code (later `exit` listeners do not run).
  *
  * @since 0.1.0
  * @category process
@@ -107,11 +159,14 @@ export const parkedCalls: () => number = internal.parkedCalls
 
 /**
  * Ends the process at once with `code` (libc `_exit`), without waiting for
- * parked flock calls: for one-shot programs (CLIs) whose lock wait timed
- * out, e.g. `if (Lock.parkedCalls() > 0) Lock.exitImmediately(1)` at the
- * end of `main`. Skips `exit` handlers; Node's stdout and stderr are
- * already flushed (it writes them synchronously on Linux).
+ * parked flock calls. No longer needed: a process that exits with a wait
+ * still parked now ends this way by itself (from an `exit` listener, with
+ * its exit code), so a one-shot program whose lock wait timed out exits
+ * promptly. Kept for one version for programs that call it. Skips `exit`
+ * handlers; Node's stdout and stderr are already flushed (it writes them
+ * synchronously on Linux).
  *
+ * @deprecated since 0.2.0: not needed any more; a no-op would do, but it still exits.
  * @since 0.1.0
  * @category process
  */

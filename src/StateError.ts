@@ -45,8 +45,11 @@ export class CorruptStateFile extends Schema.TaggedError<CorruptStateFile>("@inc
  * The operating system refused a file operation (read, open, write, fsync,
  * rename, mkdir, ...). `operation` names the step that failed, so a failed
  * write says whether it was the temp file's write, its fsync, the rename or
- * the directory fsync. Whatever step fails, the previous state file is left
- * intact and no temp file is left behind.
+ * the directory fsync. Whatever step fails, no temp file is left behind,
+ * and the previous state file is left intact, unless `committed` is true:
+ * then the step failed after the new state was put in place (the directory
+ * fsync after the rename), so the update did land, though its durability
+ * across a power loss is unknown. Do not retry such an update.
  *
  * @since 0.1.0
  * @category errors
@@ -57,11 +60,13 @@ export class StateIoError extends Schema.TaggedError<StateIoError>("@incrementum
     operation: Schema.String,
     path: Schema.String,
     reason: Schema.String,
-    cause: Schema.optional(Schema.Defect)
+    cause: Schema.optional(Schema.Defect),
+    committed: Schema.optional(Schema.Boolean)
   }
 ) {
   override get message(): string {
-    return `${this.operation} ${this.path}: ${this.reason}`
+    const landed = this.committed === true ? " (the new state is in place)" : ""
+    return `${this.operation} ${this.path}: ${this.reason}${landed}`
   }
 }
 
@@ -114,12 +119,32 @@ export class InvalidState extends Schema.TaggedError<InvalidState>("@incrementum
 }
 
 /**
+ * The lock file was removed or replaced while this process held the lock on
+ * it, so another process may have taken "the" lock on a new file at the same
+ * path: the exclusion is gone. Nothing was written; the update can be
+ * retried, and will lock the file now at `path`.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class LockLost extends Schema.TaggedError<LockLost>("@incrementum/state/LockLost")(
+  "LockLost",
+  {
+    path: Schema.String
+  }
+) {
+  override get message(): string {
+    return `the lock file ${this.path} was removed or replaced while held; nothing was written`
+  }
+}
+
+/**
  * Any failure of the store itself (not of a caller's update function).
  *
  * @since 0.1.0
  * @category errors
  */
-export type StateError = CorruptStateFile | StateIoError | LockTimeout | InvalidState
+export type StateError = CorruptStateFile | StateIoError | LockTimeout | InvalidState | LockLost
 
 /**
  * A record looked up by its key (a job id, a workspace's or a session's

@@ -8,12 +8,14 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import * as fileBackend from "./internal/fileBackend.js"
+import * as memoryBackend from "./internal/memoryBackend.js"
 import * as internal from "./internal/store.js"
 import type * as Schema from "./Schema.js"
-import type { StateError } from "./StateError.js"
+import type { CorruptStateFile, LockLost, StateError, StateIoError } from "./StateError.js"
 
 /**
  * The store's operations. Every write happens under the exclusive flock on
@@ -37,16 +39,26 @@ export interface StateStoreService {
   readonly load: Effect.Effect<Schema.State, StateError>
 
   /**
-   * Writes `state` under the lock, skipping the write when the bytes equal
-   * the file's. Refuses (`CorruptStateFile`) to replace a file that does not
-   * decode: a corrupt file is kept for a person to repair.
+   * Writes `state` under the lock, skipping the write only when its
+   * encoding equals the file's bytes: a file that is not in the Go tool's
+   * form (compact, reordered, hand-edited) is rewritten as Go writes it, as
+   * Go's `Save` does. Refuses (`CorruptStateFile`) to replace a file that
+   * does not decode: a corrupt file is kept for a person to repair. Fails
+   * with `InvalidState` (nothing written) for a state the file cannot hold.
    */
   readonly save: (state: Schema.State) => Effect.Effect<void, StateError>
 
   /**
    * Reads the state under the lock, applies `f`, and writes the result
-   * before releasing the lock. Writes nothing when `f` returns the state it
-   * was given.
+   * before releasing the lock. Writes nothing when `f` returns the very
+   * object it was given (or a state that encodes to the file's bytes). A
+   * state the file cannot hold fails with `InvalidState` and writes nothing;
+   * an `f` that throws is a defect and writes nothing.
+   *
+   * Once the new state is in place, the update reports success even if it
+   * was interrupted meanwhile: retrying an interrupted update never applies
+   * it twice. A failure after that point (the directory fsync) is a
+   * `StateIoError` with `committed: true`.
    */
   readonly update: (f: (state: Schema.State) => Schema.State) => Effect.Effect<void, StateError>
 
@@ -82,6 +94,115 @@ export interface StateStoreService {
 export class StateStore extends Context.Tag("@incrementum/state/StateStore")<StateStore, StateStoreService>() {}
 
 /**
+ * What a backend read: the content of the state, and the stamp that
+ * identifies this version of it. A backend must never give two different
+ * contents the same stamp while the store may still remember the first (the
+ * file backend proves this by keeping the file it read open, so its inode
+ * cannot be reused).
+ *
+ * - `Absent`: there is no state yet (the empty state).
+ * - `Bytes`: the state file's bytes, which the store decodes.
+ * - `Decoded`: a state the backend already holds decoded (say, from rows of
+ *   a database, each written by this store): used as it is.
+ *
+ * @since 0.2.0
+ * @category backend
+ */
+export type Content =
+  | { readonly _tag: "Absent"; readonly stamp: string }
+  | { readonly _tag: "Bytes"; readonly stamp: string; readonly bytes: Uint8Array }
+  | { readonly _tag: "Decoded"; readonly stamp: string; readonly state: Schema.State }
+
+/**
+ * A write the store asks a backend to make: the state it replaces (as the
+ * store last read it; `bytes` is undefined when there was no state, or when
+ * the backend handed over a `Decoded` one) and the new one, already
+ * checked and normalised, with its encoding. A backend that stores records
+ * separately can compare `previous.state` and `next.state` record by record
+ * (unchanged records are the same objects) and write only what changed.
+ *
+ * @since 0.2.0
+ * @category backend
+ */
+export interface Change {
+  readonly previous: { readonly state: Schema.State; readonly bytes: Uint8Array | undefined }
+  readonly next: { readonly state: Schema.State; readonly bytes: Uint8Array }
+}
+
+/**
+ * The primitives a storage needs to become a `StateStoreService` through
+ * `makeWith`. The store owns everything else once, for every backend:
+ * decoding, validation and normalisation of every write
+ * (`InvalidState`), no-op detection, the legacy-prompt migration, the
+ * snapshot cache, and tracing spans.
+ *
+ * - `read(known)`: the current content, or `undefined` when its stamp is
+ *   still `known` (then nothing need be read, and nothing may be acquired
+ *   in the `Scope`). Resources that keep the content's stamp valid are
+ *   acquired in the `Scope`, which the store closes when it forgets this
+ *   content. Must be interruptible: `load` can
+ *   be timed out.
+ * - `exclusive(body)`: runs `body` holding exclusive access (against every
+ *   other writer, in this process and others). The store calls it in an
+ *   uninterruptible region, so that a write that landed is always reported;
+ *   the backend makes its own waiting interruptible (`Effect.interruptible`)
+ *   and must not make `body` interruptible. Fails with `LockTimeout` or
+ *   `StateIoError` before `body` starts.
+ * - `replace(change)`: called only inside `exclusive`, uninterruptibly;
+ *   makes `change.next` the content, durably, and returns its stamp.
+ *   Resources that keep the stamp valid go in the `Scope`, as with `read`. It
+ *   either fails with nothing changed, or with `committed: true` on the
+ *   `StateIoError` when the new content is in place but a later step (the
+ *   file backend's directory fsync) failed; `LockLost` when the exclusion
+ *   was found gone before the write. Success means committed: a
+ *   transactional backend commits inside `replace`, not after `exclusive`.
+ * - `path`: where the state lives, for error messages.
+ *
+ * @since 0.2.0
+ * @category backend
+ */
+export interface Backend {
+  readonly path: string
+  readonly read: (known: string | undefined) => Effect.Effect<Content | undefined, StateIoError | CorruptStateFile, Scope.Scope>
+  readonly exclusive: <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StateError, R>
+  readonly replace: (change: Change) => Effect.Effect<string, StateIoError | LockLost, Scope.Scope>
+}
+
+/**
+ * Builds the whole store from a backend's primitives (see `Backend`). The
+ * scope holds the snapshot of the last content read or written (and what
+ * the backend acquired to keep its stamp valid); closing it releases them.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeWith: (backend: Backend) => Effect.Effect<StateStoreService, never, Scope.Scope> = internal.makeWith
+
+/**
+ * The file backend alone (see `Backend`): for wrapping it, say to observe
+ * its writes, before `makeWith`. The commit step (rename, fstat of the new
+ * file, directory fsync) uses Node's synchronous calls, so that nothing can
+ * interrupt it half-way; everything else goes through the `FileSystem`
+ * given, and the lock needs Node's (see `Lock`). Uses the `Lock.Locks`
+ * service if one is provided, else one of its own, closed with the scope.
+ *
+ * @since 0.2.0
+ * @category backend
+ */
+export const makeFileBackend: (
+  options?: Options
+) => Effect.Effect<Backend, never, FileSystem.FileSystem | Path.Path | Scope.Scope> = fileBackend.make
+
+/**
+ * The memory backend alone (see `Backend`, `layerMemory`): the file's bytes
+ * in memory. Dies if `initial` is a state the file cannot hold.
+ *
+ * @since 0.2.0
+ * @category backend
+ */
+export const makeMemoryBackend: (initial?: Schema.State) => Effect.Effect<Backend> = memoryBackend.make
+
+/**
  * Options of the file-backed store.
  *
  * - `dir`: the state directory (default `$HOME/.local/state/incrementum`,
@@ -103,7 +224,7 @@ export interface Options {
  * @since 0.1.0
  * @category constants
  */
-export const defaultDir: () => string = internal.defaultDir
+export const defaultDir: () => string = fileBackend.defaultDir
 
 /**
  * Builds a file-backed store. Fails with nothing: the directory and files
@@ -115,7 +236,8 @@ export const defaultDir: () => string = internal.defaultDir
  */
 export const make: (
   options?: Options
-) => Effect.Effect<StateStoreService, never, FileSystem.FileSystem | Path.Path | Scope.Scope> = internal.make
+) => Effect.Effect<StateStoreService, never, FileSystem.FileSystem | Path.Path | Scope.Scope> = (options) =>
+  Effect.flatMap(fileBackend.make(options), internal.makeWith)
 
 /**
  * The file-backed store, using the `FileSystem` and `Path` services you
@@ -125,7 +247,7 @@ export const make: (
  * @category layers
  */
 export const layer = (options?: Options): Layer.Layer<StateStore, never, FileSystem.FileSystem | Path.Path> =>
-  Layer.scoped(StateStore, internal.make(options))
+  Layer.scoped(StateStore, make(options))
 
 /**
  * The file-backed store on Node's file system, ready to use.
@@ -134,15 +256,18 @@ export const layer = (options?: Options): Layer.Layer<StateStore, never, FileSys
  * @category layers
  */
 export const layerNode = (options?: Options): Layer.Layer<StateStore> =>
-  layer(options).pipe(Layer.provide(internal.nodeServices))
+  layer(options).pipe(Layer.provide(fileBackend.nodeServices))
 
 /**
- * An in-memory store with the same semantics and no disk: updates are
- * serialized, a failing update leaves the state untouched, unchanged
- * states are not "written". For tests of code that uses the store.
+ * An in-memory store for tests of code that uses the store: the same core
+ * over the file's bytes kept in memory, so it checks, normalises, encodes
+ * and decodes exactly as the file store does (a state it returns is what
+ * another process would read from the file). `initial` is written to it
+ * first, as `save` would; an `initial` the file could not hold is a defect
+ * of the test, raised when the layer is built.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerMemory = (initial?: Schema.State): Layer.Layer<StateStore> =>
-  Layer.effect(StateStore, internal.makeMemory(initial))
+  Layer.scoped(StateStore, Effect.flatMap(memoryBackend.make(initial), internal.makeWith))

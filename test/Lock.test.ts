@@ -4,7 +4,6 @@
  * Go tool makes. Waits are bounded only to keep a broken build from hanging;
  * nothing asserts how fast anything is.
  */
-import { SystemError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, it } from "@effect/vitest"
@@ -111,12 +110,12 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
 
 /** A test on the real clock, with real files, and a scope that closes (stopping peers) when it ends. */
-const live = <A, E>(name: string, test: () => Effect.Effect<A, E, FileSystem.FileSystem | Scope.Scope>) =>
-  it.scopedLive(name, () => Effect.provide(test(), NodeFileSystem.layer))
+const live = <A, E>(name: string, test: () => Effect.Effect<A, E, Lock.Locks | Scope.Scope>) =>
+  it.scopedLive(name, () => Effect.provide(test(), Lock.layer))
 
 /** The same on the TestClock. */
-const onTestClock = <A, E>(name: string, test: () => Effect.Effect<A, E, FileSystem.FileSystem | Scope.Scope>) =>
-  it.scoped(name, () => Effect.provide(test(), NodeFileSystem.layer))
+const onTestClock = <A, E>(name: string, test: () => Effect.Effect<A, E, Lock.Locks | Scope.Scope>) =>
+  it.scoped(name, () => Effect.provide(test(), Lock.layer))
 
 describe("Lock", () => {
   describe("within one process", () => {
@@ -334,6 +333,26 @@ describe("Lock", () => {
         expect(ours).toBeGreaterThanOrEqual(20)
       }))
 
+    live("waits on more lock files than libuv has pool threads: file I/O still gets through, and every wait ends", () =>
+      Effect.gen(function*() {
+        const poolSize = Number(process.env["UV_THREADPOOL_SIZE"] ?? "") || 4
+        const locks = range(poolSize + 2).map(() => tempLock())
+        const data = path.join(path.dirname(locks[0]!), "data")
+        fs.writeFileSync(data, "some bytes")
+        const holders = yield* Effect.forEach(locks, (lockPath) =>
+          Effect.flatMap(pythonPeer, (peer) => Effect.as(peer.ask(`hold ${lockPath}`), peer)))
+        const before = Lock.parkedCalls()
+        const waiters = yield* Effect.forEach(locks, (lockPath) =>
+          Effect.fork(Effect.scoped(Lock.acquire(lockPath, { timeout: "60 seconds" }))))
+        yield* eventually("every waiter to park", () => Lock.parkedCalls() === before + locks.length)
+        // Were each wait on a pool thread, every pool thread would be blocked and this read would never run.
+        const read = yield* Effect.promise(() => fs.promises.readFile(data, "utf8")).pipe(Effect.timeoutOption("10 seconds"))
+        expect(read).toEqual(Option.some("some bytes"))
+        for (const holder of holders) expect(yield* holder.ask("release")).toBe("released")
+        yield* Fiber.joinAll(waiters)
+        yield* eventually("the waits to end", () => Lock.parkedCalls() === before)
+      }))
+
     live("however many fibers wait, one pool thread is parked per lock file: file I/O still gets through", () =>
       Effect.gen(function*() {
         const lockPath = tempLock()
@@ -354,8 +373,10 @@ describe("Lock", () => {
         expect(Lock.parkedCalls()).toBe(1)
         const read = yield* Effect.promise(() => fs.promises.readFile(data, "utf8")).pipe(Effect.timeoutOption("10 seconds"))
         expect(read).toEqual(Option.some("some bytes"))
-        const fsx = yield* FileSystem.FileSystem
-        const readThroughEffect = yield* fsx.readFileString(data).pipe(Effect.timeoutOption("10 seconds"))
+        const readThroughEffect = yield* Effect.flatMap(FileSystem.FileSystem, (fsx) => fsx.readFileString(data)).pipe(
+          Effect.timeoutOption("10 seconds"),
+          Effect.provide(NodeFileSystem.layer)
+        )
         expect(readThroughEffect).toEqual(Option.some("some bytes"))
         for (const waiter of waiters) expect(Option.isNone(yield* Fiber.poll(waiter))).toBe(true)
         expect(yield* holder.ask("release")).toBe("released")
@@ -400,24 +421,98 @@ describe("Lock", () => {
         expect(fs.existsSync(dir)).toBe(false)
       }))
 
-    live("is opened through the caller's FileSystem: its failure is a StateIoError (open lock)", () =>
+    live("a dangling symbolic link: StateIoError (open lock) that names the link, not a missing directory", () =>
+      Effect.gen(function*() {
+        const dir = tempDir()
+        const lockPath = path.join(dir, "state.lock")
+        fs.symlinkSync(path.join(dir, "gone", "target.lock"), lockPath)
+        const error = yield* Effect.flip(Effect.scoped(Lock.acquire(lockPath)))
+        expect(error).toMatchObject({ _tag: "StateIoError", operation: "open lock", path: lockPath })
+        expect(error.message).toContain("symbolic link")
+        expect(error.message).not.toContain("does not exist)")
+      }))
+
+    live("is opened with Node's own calls, whatever FileSystem the program provides", () =>
       Effect.gen(function*() {
         const lockPath = tempLock()
-        const injected = new SystemError({
-          reason: "PermissionDenied",
-          module: "FileSystem",
-          method: "open",
-          pathOrDescriptor: lockPath,
-          description: "EACCES: injected"
-        })
-        const error = yield* Effect.flip(Effect.scoped(Lock.acquire(lockPath))).pipe(
-          Effect.provide(FileSystem.layerNoop({ open: () => Effect.fail(injected) }))
-        )
-        expect(error).toMatchObject({ _tag: "StateIoError", operation: "open lock", path: lockPath, cause: injected })
-        expect(error._tag === "StateIoError" && error.reason).toContain("EACCES: injected")
-        expect(fs.existsSync(lockPath)).toBe(false)
-        // Nothing was left behind in this process's queue for the file.
         yield* Effect.scoped(Lock.acquire(lockPath, { timeout: "5 seconds" }))
+        expect(fs.existsSync(lockPath)).toBe(true)
+      }))
+
+    live("one queue per lock file, whatever path spells it: two spellings park one flock between them", () =>
+      Effect.gen(function*() {
+        const dir = tempDir()
+        const lockPath = path.join(dir, "state.lock")
+        const alias = `${dir}-alias`
+        fs.symlinkSync(dir, alias)
+        const holder = yield* pythonPeer
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        const before = Lock.parkedCalls()
+        const waiters = yield* Effect.forEach(
+          [lockPath, path.join(alias, "state.lock"), path.join(dir, ".", "state.lock")],
+          (spelling) => Effect.fork(Effect.scoped(Lock.acquire(spelling, { timeout: "20 seconds" }))),
+          { concurrency: "unbounded" }
+        )
+        yield* eventually("a waiter to park", () => Lock.parkedCalls() === before + 1)
+        yield* pause(100)
+        expect(Lock.parkedCalls()).toBe(before + 1)
+        expect(yield* holder.ask("release")).toBe("released")
+        yield* Fiber.joinAll(waiters)
+        expect(yield* holder.ask(`try ${lockPath}`)).toBe("free")
+      }))
+
+    live("a lock file replaced while a fiber waited is not the one it locks: it locks the file there now", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const holder = yield* pythonPeer
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        const waiter = yield* Effect.fork(Effect.scoped(Effect.flatMap(
+          Lock.acquire(lockPath, { timeout: "20 seconds" }),
+          (held) => Effect.sync(() => held.isCurrent())
+        )))
+        yield* eventually("the waiter to park", () => Lock.parkedCalls() > 0)
+        // Someone "cleans up" the lock file and makes a new one; then the old holder lets go.
+        fs.rmSync(lockPath)
+        fs.writeFileSync(lockPath, "")
+        const fresh = fs.statSync(lockPath).ino
+        const prober = yield* pythonPeer
+        expect(yield* holder.ask("release")).toBe("released")
+        expect(yield* Fiber.join(waiter)).toBe(true)
+        expect(fs.statSync(lockPath).ino).toBe(fresh)
+        // It held the new file's lock, and let go of it.
+        expect(yield* prober.ask(`try ${lockPath}`)).toBe("free")
+      }))
+
+    live("isCurrent turns false once the lock file is removed or replaced while held", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const seen = yield* Effect.scoped(Effect.flatMap(Lock.acquire(lockPath), (held) =>
+          Effect.sync(() => {
+            const before = held.isCurrent()
+            fs.renameSync(lockPath, `${lockPath}.old`)
+            fs.writeFileSync(lockPath, "")
+            return [before, held.isCurrent()]
+          })))
+        expect(seen).toEqual([true, false])
+      }))
+  })
+
+  describe("process exit", () => {
+    live("a program whose wait timed out exits with its own code while the lock is still held elsewhere", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const holder = yield* pythonPeer
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        const exited = yield* Effect.async<{ code: number | null; signal: string | null; stdout: string }>((resume) => {
+          // Killed after 30 s: a process held open by its parked flock would not exit before the holder lets go.
+          const child = execFile(process.execPath, [path.join(fixtures, "timeout-exit.mjs"), lockPath], { timeout: 30_000 })
+          let stdout = ""
+          child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+          child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal, stdout })))
+        })
+        expect(exited).toEqual({ code: 3, signal: null, stdout: "LockTimeout parked=1\n" })
+        // The holder held throughout, and still can let go.
+        expect(yield* holder.ask("release")).toBe("released")
       }))
   })
 

@@ -2,7 +2,10 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -10,13 +13,19 @@ import * as path from "node:path"
 import * as Schema from "../src/Schema.js"
 import * as Store from "../src/Store.js"
 import { stateStoreContract } from "./contract/StateStoreContract.js"
-import { faultyFileSystem, type Fault } from "./support/faults.js"
+import { type Fault, faultyFileSystem, type Hook } from "./support/faults.js"
+import { Commit, type CommitCalls } from "../src/internal/fileBackend.js"
+import { decodeOrFail } from "./fixtures/workers/harness.js"
+import { openFilesUnder } from "./support/fds.js"
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-state-"))
 const golden = (name: string) => fs.readFileSync(path.join(import.meta.dirname, "fixtures", "golden", name))
 
-stateStoreContract("layerNode", () => Store.layerNode({ dir: tempDir() }))
-stateStoreContract("layerMemory", () => Store.layerMemory())
+stateStoreContract(
+  "file backend",
+  Effect.suspend(() => Store.makeFileBackend({ dir: tempDir() })).pipe(Effect.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer)))
+)
+stateStoreContract("memory backend", Effect.suspend(() => Store.makeMemoryBackend()))
 
 const runIn = <A, E>(dir: string, effect: Effect.Effect<A, E, Store.StateStore>) =>
   Effect.runPromise(Effect.provide(effect, Store.layerNode({ dir })))
@@ -25,6 +34,16 @@ const load = Effect.flatMap(Store.StateStore, (store) => store.load)
 const addRepo = (name: string) =>
   Effect.flatMap(Store.StateStore, (store) =>
     store.update((state) => ({ ...state, repos: { ...state.repos, [name]: { sourcePath: `/src/${name}` } } })))
+
+const addRepoTo = (name: string) => (state: Schema.State): Schema.State => ({
+  ...state,
+  repos: { ...state.repos, [name]: { sourcePath: `/src/${name}` } }
+})
+
+const increment = (state: Schema.State): Schema.State => {
+  const counter = state.unknownFields?.["counter"]
+  return { ...state, unknownFields: { ...state.unknownFields, counter: (typeof counter === "number" ? counter : 0) + 1 } }
+}
 
 const tempFiles = (dir: string) => fs.readdirSync(dir).filter((name) => name.startsWith("state.json.tmp"))
 
@@ -174,8 +193,180 @@ describe("layerNode on disk", () => {
     const error = await Effect.runPromise(Effect.provide(Effect.flip(addRepo("x")), layer))
     expect(hits.length).toBe(1)
     expect(error._tag === "StateIoError" && error.operation).toBe("fsync directory")
+    // The update landed: the error says so, so that no caller retries it.
+    expect(error._tag === "StateIoError" && error.committed).toBe(true)
+    expect(error.message).toContain("the new state is in place")
     const state = Schema.decodeEither(fs.readFileSync(file))
     expect(state._tag).toBe("Right")
     expect(tempFiles(dir)).toEqual([])
+  })
+})
+
+describe("layerNode: honest outcomes and owned handles", () => {
+  const realistic = golden("full_realistic.expected.json")
+  const reposOf = (file: string) => Object.keys(decodeOrFail(fs.readFileSync(file), "state.json").repos)
+  const withHook = (dir: string, hook: Hook) =>
+    Store.layer({ dir, lockTimeout: "10 seconds" }).pipe(Layer.provide(Layer.merge(faultyFileSystem([], [], hook), NodePath.layer)))
+
+  it("save rewrites a file not in the Go tool's form; an update whose f returns its state does not", async () => {
+    const dir = tempDir()
+    const file = path.join(dir, "state.json")
+    const compact = JSON.stringify(JSON.parse(realistic.toString()))
+    fs.writeFileSync(file, compact)
+    await runIn(dir, Effect.flatMap(Store.StateStore, (store) => store.update((state) => state)))
+    expect(fs.readFileSync(file, "utf8")).toBe(compact)
+    await runIn(dir, Effect.gen(function*() {
+      const store = yield* Store.StateStore
+      yield* store.save(yield* store.load)
+    }))
+    expect(fs.readFileSync(file, "utf8")).toBe(realistic.toString())
+  })
+
+  it("an update interrupted at any of its file calls leaves the old file and reports interruption, or the new one and success; no descriptor stays open", async () => {
+    // The calls one update makes, in order, as the hook sees them.
+    const probe = tempDir()
+    fs.writeFileSync(path.join(probe, "state.json"), realistic)
+    const steps: Array<string> = []
+    await Effect.runPromise(Effect.provide(
+      Effect.flatMap(Store.StateStore, (store) => store.update(addRepoTo("x"))),
+      withHook(probe, (operation, p) => Effect.sync(() => steps.push(`${operation} ${path.basename(p)}`)))
+    ))
+    expect(steps.length).toBeGreaterThan(5)
+    const outcomes: Array<string> = []
+    for (let k = 0; k < steps.length; k++) {
+      const dir = tempDir()
+      const file = path.join(dir, "state.json")
+      fs.writeFileSync(file, realistic)
+      let calls = 0
+      const reached = Deferred.unsafeMake<void>(undefined as never)
+      const go = Deferred.unsafeMake<void>(undefined as never)
+      const hook: Hook = () =>
+        Effect.suspend(() => calls++ === k ? Effect.zipRight(Deferred.succeed(reached, undefined), Deferred.await(go)) : Effect.void)
+      const exit = await Effect.runPromise(Effect.provide(
+        Effect.gen(function*() {
+          const store = yield* Store.StateStore
+          const fiber = yield* Effect.fork(store.update(addRepoTo("x")))
+          yield* Deferred.await(reached)
+          yield* Fiber.interruptFork(fiber)
+          yield* Deferred.succeed(go, undefined)
+          return yield* Fiber.await(fiber)
+        }),
+        withHook(dir, hook)
+      ))
+      const landed = reposOf(file).includes("x")
+      outcomes.push(`${steps[k]}: ${landed ? "new" : "old"}`)
+      expect(Exit.isSuccess(exit), `${steps[k]}: the outcome must match the file`).toBe(landed)
+      if (!landed) expect(Exit.isInterrupted(exit)).toBe(true)
+      if (!landed) expect(fs.readFileSync(file).equals(realistic)).toBe(true)
+      expect(tempFiles(dir)).toEqual([])
+      expect(openFilesUnder(dir), `${steps[k]}: descriptors left open`).toEqual([])
+    }
+    console.log(`interrupted at each step: ${outcomes.join(", ")}`)
+  })
+
+  it("a load stuck in a read can be timed out, and leaves no descriptor open", async () => {
+    const dir = tempDir()
+    fs.writeFileSync(path.join(dir, "state.json"), realistic)
+    let released = false
+    const go = Deferred.unsafeMake<void>(undefined as never)
+    // The read hangs until released, which happens by itself only after a while (so a load that
+    // cannot be interrupted shows up as a late timeout, not as a hung test).
+    const hook: Hook = (operation) => operation === "read" ? Deferred.await(go) : Effect.void
+    const timer = setTimeout(() => {
+      released = true
+      Effect.runSync(Deferred.succeed(go, undefined))
+    }, 3_000)
+    const result = await Effect.runPromise(Effect.provide(
+      Effect.gen(function*() {
+        const store = yield* Store.StateStore
+        const timedOut = yield* Effect.exit(Effect.timeout(store.load, "100 millis"))
+        return { timedOut, releasedBeforeTimeout: released }
+      }),
+      withHook(dir, hook)
+    ))
+    clearTimeout(timer)
+    expect(Exit.isFailure(result.timedOut)).toBe(true)
+    expect(result.releasedBeforeTimeout).toBe(false)
+    expect(openFilesUnder(dir)).toEqual([])
+  })
+
+  it("updates under short timeouts: every update that reported success landed, and no other did; no descriptor stays open", async () => {
+    const dir = tempDir()
+    const reported = await Effect.runPromise(Effect.provide(
+      Effect.gen(function*() {
+        const store = yield* Store.StateStore
+        let succeeded = 0
+        for (let i = 0; i < 150; i++) {
+          const exit = yield* Effect.exit(Effect.timeout(store.update(increment), `${1 + (i % 10)} millis`))
+          if (Exit.isSuccess(exit)) succeeded++
+        }
+        return succeeded
+      }),
+      Store.layerNode({ dir })
+    ))
+    const written = decodeOrFail(fs.readFileSync(path.join(dir, "state.json")), "state.json").unknownFields?.["counter"]
+    expect(written).toBe(reported)
+    expect(openFilesUnder(dir)).toEqual([])
+  })
+})
+
+describe("layerNode: a lock file removed while held", () => {
+  it("the holder's update fails with LockLost and writes nothing; the update of the process that locked the new file stands", async () => {
+    const dir = tempDir()
+    const lockPath = path.join(dir, "state.lock")
+    const inside = Deferred.unsafeMake<void>(undefined as never)
+    const resume = Deferred.unsafeMake<void>(undefined as never)
+    // Two stores, each with its own lock bookkeeping: two processes, as far as the kernel can tell.
+    const holder = Effect.runPromiseExit(Effect.provide(
+      Effect.flatMap(Store.StateStore, (store) =>
+        store.updateEffect((state) =>
+          Effect.zipRight(Deferred.succeed(inside, undefined), Effect.as(Deferred.await(resume), increment(state)))
+        )),
+      Store.layerNode({ dir })
+    ))
+    await Effect.runPromise(Deferred.await(inside))
+    fs.rmSync(lockPath)
+    await runIn(dir, Effect.flatMap(Store.StateStore, (store) => store.update(increment)))
+    await Effect.runPromise(Deferred.succeed(resume, undefined))
+    const exit = await holder
+    expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag).toBe("LockLost")
+    expect(decodeOrFail(fs.readFileSync(path.join(dir, "state.json")), "state.json").unknownFields?.["counter"]).toBe(1)
+    expect(tempFiles(dir)).toEqual([])
+  })
+})
+
+describe("layerNode: the directory fsync", () => {
+  it("goes to the directory the rename went into, also after the state directory was replaced", async () => {
+    const dir = tempDir()
+    const synced: Array<number> = []
+    const commit: CommitCalls = {
+      rename: fs.renameSync,
+      fstat: (fd) => fs.fstatSync(fd),
+      fsyncDirectory: (d) => {
+        const fd = fs.openSync(d, "r")
+        try {
+          synced.push(fs.fstatSync(fd).ino)
+          fs.fsyncSync(fd)
+        } finally {
+          fs.closeSync(fd)
+        }
+      }
+    }
+    const layer = Store.layerNode({ dir }).pipe(Layer.provide(Layer.succeed(Commit, commit)))
+    await Effect.runPromise(Effect.provide(
+      Effect.gen(function*() {
+        const store = yield* Store.StateStore
+        yield* store.update(addRepoTo("a"))
+        expect(synced).toEqual([fs.statSync(dir).ino])
+        // The directory is moved away and a new one made in its place, as a restore from backup would.
+        fs.renameSync(dir, `${dir}.old`)
+        fs.mkdirSync(dir)
+        yield* store.update(addRepoTo("b"))
+        expect(fs.existsSync(path.join(dir, "state.json"))).toBe(true)
+        expect(synced[1]).toBe(fs.statSync(dir).ino)
+        expect(synced[1]).not.toBe(synced[0])
+      }),
+      layer
+    ))
   })
 })

@@ -4,7 +4,8 @@
  * SIGKILLed mid-update, and a fiber interrupted while it waits for a lock
  * that python3 holds.
  */
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -69,6 +70,8 @@ describe("the store across processes", () => {
       // The kills did land mid-write (a temp file was left) at least once, and the next writer cleaned up.
       expect(stats.roundsLeavingTempFiles).toBeGreaterThan(0)
       expect(stats.tempFilesCleaned).toBeGreaterThan(0)
+      // Some updates were acknowledged between kills (how many depends on the machine's load).
+      expect(stats.acknowledged).toBeGreaterThan(0)
     } finally {
       await peer.close()
     }
@@ -87,7 +90,7 @@ describe("a fiber waiting for a lock that python3 holds", () => {
         return { ...state, unknownFields: { ...state.unknownFields, counter: counterOf(state) + 1 } }
       }))
   const takeAndRelease = (lockPath: string) =>
-    Effect.runPromise(Effect.scoped(Lock.acquire(lockPath, { timeout: "10 seconds" })).pipe(Effect.provide(NodeFileSystem.layer)))
+    Effect.runPromise(Effect.scoped(Lock.acquire(lockPath, { timeout: "10 seconds" })).pipe(Effect.provide(Lock.layer)))
 
   it("is interrupted at once, never runs its update, and leaves the lock free, also after its parked flock returns", async () => {
     const { dir, lockPath, statePath } = setup()
@@ -128,7 +131,10 @@ describe("a fiber waiting for a lock that python3 holds", () => {
     try {
       expect(await peer.hold(lockPath)).toBe("locked")
       const calls: Array<string> = []
-      const layer = Store.layerNode({ dir, lockTimeout: "10 minutes" })
+      // Both fibers use one lock service, as the stores of one program do when it provides Lock.layer.
+      const locksScope = Effect.runSync(Scope.make())
+      const locks = Effect.runSync(Scope.extend(Lock.make, locksScope))
+      const layer = Store.layerNode({ dir, lockTimeout: "10 minutes" }).pipe(Layer.provide(Layer.succeed(Lock.Locks, locks)))
       const first = Effect.runFork(bump(calls, "first").pipe(Effect.provide(layer)))
       await eventually(() => Lock.parkedCalls() === 1, 30_000, "the first fiber to wait in flock")
       const second = Effect.runFork(bump(calls, "second").pipe(Effect.provide(layer)))

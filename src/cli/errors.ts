@@ -47,6 +47,8 @@ const expectedTags: ReadonlySet<string> = new Set([
   "StateIoError",
   "LockTimeout",
   "InvalidState",
+  "LockLost",
+  "NotFound",
   "RepoSourceMissing"
 ])
 

@@ -1,13 +1,15 @@
-import type * as PlatformError from "@effect/platform/Error"
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import koffi from "koffi"
+import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
+import { isMainThread } from "node:worker_threads"
 import { LockTimeout, StateIoError } from "../StateError.js"
+import { FlockThreads } from "./flockThreads.js"
 
 const LOCK_EX = 2
 const LOCK_NB = 4
@@ -16,10 +18,7 @@ const LOCK_UN = 8
 const EINTR = koffi.os.errno["EINTR"] ?? 4
 const EWOULDBLOCK = koffi.os.errno["EWOULDBLOCK"] ?? koffi.os.errno["EAGAIN"] ?? 11
 
-interface Flock {
-  (fd: number, operation: number): number
-  async(fd: number, operation: number, callback: (error: unknown, result: number) => void): void
-}
+type Flock = (fd: number, operation: number) => number
 
 interface Libc {
   readonly flock: Flock
@@ -58,15 +57,16 @@ const flockNow = (fd: number, operation: number): number => {
   }
 }
 
-let parked = 0
+// Diagnostics only, for the deprecated `Lock.parkedCalls`: the bookkeeping itself lives in each `Locks` service.
+let parkedInProcess = 0
 
-/** How many blocking flock calls occupy pool threads right now (at most one per lock file). */
-export const parkedCalls = (): number => parked
+/** How many blocking flock calls are parked right now, over every `Locks` service of the process. */
+export const parkedCalls = (): number => parkedInProcess
 
 let exitFn: ((code: number) => void) | undefined
 
 /**
- * libc `_exit`: ends the process without joining pool threads, which Node
+ * libc `_exit`: ends the process without joining threads, which Node
  * otherwise does at exit, so a parked flock would hold the process open.
  * stdout and stderr need no flushing: on Linux Node writes them synchronously.
  */
@@ -76,15 +76,50 @@ export const exitImmediately = (code: number): never => {
   throw new Error("unreachable: _exit returned")
 }
 
-/** One open description of the lock file. The flock belongs to it, so closing it also drops the lock. */
-interface LockFile {
-  readonly fd: number
-  /** Never fails: close(2) frees the descriptor, and with it the lock, even when it reports an error. */
-  readonly close: Effect.Effect<void>
+let exitHooked = false
+
+/**
+ * Once a wait has been parked in this process: when the process exits with
+ * a wait still parked, end it at once with its exit code, rather than let
+ * Node join the thread blocked in flock(2), which would hold the exit until
+ * another process lets go of the lock. Node emits `exit` before it joins
+ * its threads; listeners added after this one do not run in that case.
+ */
+const hookExit = (): void => {
+  // In a worker thread `exit` is the thread's, and _exit would end the whole process.
+  if (exitHooked || !isMainThread) return
+  exitHooked = true
+  // The loader's own exit code is the one Node would have exited with.
+  process.on("exit", (code) => {
+    if (parkedInProcess > 0) exitImmediately(code)
+  })
 }
 
 /**
- * A blocking `flock(LOCK_EX)` running on a libuv pool thread. It can neither
+ * One open description of the lock file, opened with Node's synchronous
+ * calls: flock(2) needs a real descriptor, which only Node's file system
+ * gives, and a synchronous close can be made from the native callback
+ * without starting a fiber. The flock belongs to the description, so
+ * closing it also drops the lock.
+ */
+interface LockFile {
+  readonly fd: number
+  /** dev and inode: the identity of the file, whatever path spelled it. */
+  readonly key: string
+  /** Never fails: close(2) frees the descriptor, and with it the lock, even when it reports an error. */
+  readonly close: () => void
+}
+
+const closeQuietly = (fd: number) => () => {
+  try {
+    NodeFs.closeSync(fd)
+  } catch {
+    // The descriptor is freed whatever close(2) reports.
+  }
+}
+
+/**
+ * A blocking `flock(LOCK_EX)` running on a thread of its own. It can neither
  * be cancelled nor be waited for by more than one fiber, and it outlives the
  * fiber that started it when that fiber stops waiting: the next waiter of
  * this process adopts it rather than parking a second thread, and if nobody
@@ -104,15 +139,19 @@ class Parked {
 
   constructor(readonly slot: Slot, readonly file: LockFile) {}
 
+  private count(delta: number): void {
+    this.slot.service.parked += delta
+    parkedInProcess += delta
+  }
+
   /** Throws if koffi cannot queue the call (its queue of async calls is full). */
   start(): void {
-    c().flock.async(this.file.fd, LOCK_EX, (error, result) => {
-      // koffi saves errno on the pool thread as the call returns and restores it around this callback.
-      const errno = koffi.errno()
-      parked--
+    hookExit()
+    this.slot.service.threads.start(this.file.fd, (error, result, errno) => {
+      this.count(-1)
       this.settle(error, result, errno)
     })
-    parked++
+    this.count(1)
   }
 
   private settle(error: unknown, result: number, errno: number): void {
@@ -146,7 +185,7 @@ class Parked {
     if (this.status === "locked") flockNow(this.file.fd, LOCK_UN)
     this.status = "dropped"
     if (this.slot.parked === this) this.slot.parked = undefined
-    Effect.runFork(this.file.close)
+    this.file.close()
     this.slot.forgetIfIdle()
   }
 
@@ -183,7 +222,7 @@ class Slot {
   private held = false
   private readonly queue: Array<Ticket> = []
 
-  constructor(readonly key: string) {}
+  constructor(readonly service: Service, readonly key: string) {}
 
   enter(): Ticket {
     const ticket: Ticket = { granted: !this.held, wake: undefined }
@@ -215,6 +254,7 @@ class Slot {
 
   /** Idle slots are forgotten, so that a process touching many lock files does not keep them all. */
   forgetIfIdle(): void {
+    const slots = this.service.slots
     if (!this.held && this.queue.length === 0 && this.parked === undefined && slots.get(this.key) === this) {
       slots.delete(this.key)
     }
@@ -231,45 +271,100 @@ const granted = (ticket: Ticket): Effect.Effect<void> =>
     })
   })
 
-// Keyed by absolute path, so "state.lock" and "./state.lock" share a queue and a parked call.
-const slots = new Map<string, Slot>()
+/**
+ * The bookkeeping of one `Locks` service: per lock file, keyed by device and
+ * inode (so every spelling of the path shares one queue and one parked
+ * call), the slot of its in-process queue.
+ */
+export class Service {
+  readonly slots = new Map<string, Slot>()
+  parked = 0
 
-const slotFor = (lockPath: string): Slot => {
-  const key = NodePath.resolve(lockPath)
-  let slot = slots.get(key)
-  if (slot === undefined) {
-    slot = new Slot(key)
-    slots.set(key, slot)
+  /** Where blocking flock calls wait: threads of their own, not libuv's pool, which file I/O needs. */
+  readonly threads = new FlockThreads()
+
+  constructor(readonly open: (lockPath: string) => number) {}
+
+  slotFor(key: string): Slot {
+    let slot = this.slots.get(key)
+    if (slot === undefined) {
+      slot = new Slot(this, key)
+      this.slots.set(key, slot)
+    }
+    return slot
   }
-  return slot
 }
 
-const openError = (lockPath: string) => (cause: PlatformError.PlatformError) => {
-  const reason = cause._tag === "SystemError" ? `${cause.reason}: ${cause.description ?? cause.message}` : cause.message
-  // O_CREAT only reports ENOENT for a missing directory, which the lock never creates (the store does).
-  const missingDir = cause._tag === "SystemError" && cause.reason === "NotFound"
-    ? ` (the directory ${NodePath.dirname(lockPath)} does not exist)`
-    : ""
-  return new StateIoError({ operation: "open lock", path: lockPath, reason: reason + missingDir, cause })
+const openError = (lockPath: string, cause: unknown) => {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code
+  const reason = cause instanceof Error ? cause.message : String(cause)
+  let detail = ""
+  if (code === "ENOENT") {
+    const dir = NodePath.dirname(lockPath)
+    const link = (() => {
+      try {
+        return NodeFs.lstatSync(lockPath).isSymbolicLink() ? NodeFs.readlinkSync(lockPath) : undefined
+      } catch {
+        return undefined
+      }
+    })()
+    // O_CREAT reports ENOENT for a missing directory, which the lock never creates (the store does), or for a
+    // symbolic link whose target's directory is missing.
+    detail = link !== undefined
+      ? ` (${lockPath} is a symbolic link to ${link}, which cannot be created)`
+      : NodeFs.existsSync(dir)
+      ? ""
+      : ` (the directory ${dir} does not exist)`
+  }
+  return new StateIoError({ operation: "open lock", path: lockPath, reason: reason + detail, cause })
 }
 
 /**
- * Opens (creating, 0644) the lock file through the caller's FileSystem, in a
- * scope of its own: a parked call may need the file after the caller's scope
- * is gone.
+ * How the lock file is opened (creating it, 0644): Node's synchronous open.
+ * A reference so that tests can inject faults; it throws Node's errors.
  */
-const openLockFile = (lockPath: string): Effect.Effect<LockFile, StateIoError, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const scope = yield* Scope.make()
-    const file = yield* fs.open(lockPath, { flag: "a+", mode: 0o644 }).pipe(
-      Scope.extend(scope),
-      Effect.onError(() => Scope.close(scope, Exit.void)),
-      Effect.mapError(openError(lockPath))
-    )
-    // Node's FileSystem raises a failing close(2) as a defect; the descriptor is gone all the same.
-    return { fd: file.fd, close: Effect.catchAllDefect(Scope.close(scope, Exit.void), () => Effect.void) }
+export class OpenCall extends Context.Reference<OpenCall>()("@incrementum/state/internal/lock/OpenCall", {
+  defaultValue: () => ({ open: (lockPath: string): number => NodeFs.openSync(lockPath, "a+", 0o644) })
+}) {}
+
+/** A `Locks` service opening lock files as `OpenCall` says. */
+export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.map(OpenCall, (call) => new Service(call.open)),
+  (service) => Effect.sync(() => service.threads.close())
+)
+
+/** Opens (creating, 0644) the lock file. */
+const openLockFile = (service: Service, lockPath: string): Effect.Effect<LockFile, StateIoError> =>
+  Effect.suspend(() => {
+    let fd: number
+    try {
+      fd = service.open(lockPath)
+    } catch (cause) {
+      return Effect.fail(openError(lockPath, cause))
+    }
+    const close = closeQuietly(fd)
+    try {
+      const stat = NodeFs.fstatSync(fd)
+      return Effect.succeed({ fd, key: `${stat.dev}:${stat.ino}`, close })
+    } catch (cause) {
+      close()
+      return Effect.fail(new StateIoError({ operation: "stat lock", path: lockPath, reason: String(cause), cause }))
+    }
   })
+
+/**
+ * Whether `file` is still the file at `lockPath`. A lock file removed or
+ * replaced (by a person, or a tool that "cleans up") no longer excludes
+ * anyone: a peer opening the path gets a new file and a lock of its own.
+ */
+export const isCurrent = (lockPath: string, file: LockFile): boolean => {
+  try {
+    const stat = NodeFs.statSync(lockPath)
+    return `${stat.dev}:${stat.ino}` === file.key
+  } catch {
+    return false
+  }
+}
 
 /** Runs an interruptible wait under the acquisition's deadline, and always returns how it ended. */
 type Wait = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<Exit.Exit<A, E | LockTimeout>>
@@ -278,24 +373,31 @@ type Wait = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<Exit.Exit<A, E 
  * Takes the file lock; the caller holds the slot's permit and runs this
  * uninterruptibly, so only `wait` can be interrupted.
  */
-const lockFile = (lockPath: string, slot: Slot, wait: Wait) =>
+const lockFile = (lockPath: string, slot: Slot, opened: LockFile, wait: Wait) =>
   Effect.gen(function*() {
+    let own: LockFile | undefined = opened
     for (;;) {
       let call = slot.parked
+      if (call !== undefined && own !== undefined) {
+        // The parked call holds a description of the same file: ours is not needed.
+        own.close()
+        own = undefined
+      }
       if (call === undefined) {
-        const file = yield* openLockFile(lockPath)
+        const file = own ?? (yield* openLockFile(slot.service, lockPath))
+        own = undefined
         // Free, the usual case: no pool thread and no timer. Trying once before blocking is not
         // polling: a contended lock is then waited for in the kernel's queue, like the Go tool does.
         const errno = flockNow(file.fd, LOCK_EX | LOCK_NB)
         if (errno === 0) return file
         if (errno !== EWOULDBLOCK) {
-          yield* file.close
+          file.close()
           return yield* new StateIoError({ operation: "flock", path: lockPath, reason: describeErrno(errno) })
         }
         const fresh = new Parked(slot, file)
         const started = yield* Effect.exit(Effect.try(() => fresh.start()))
         if (Exit.isFailure(started)) {
-          yield* file.close
+          file.close()
           return yield* new StateIoError({
             operation: "flock",
             path: lockPath,
@@ -318,12 +420,12 @@ const lockFile = (lockPath: string, slot: Slot, wait: Wait) =>
           if (Exit.isSuccess(waited)) return call.file
           // Granted in the instant we timed out or were interrupted: not ours to keep.
           flockNow(call.file.fd, LOCK_UN)
-          yield* call.file.close
+          call.file.close()
           return yield* Effect.failCause(waited.cause)
         case "failed":
           call.status = "claimed"
           slot.parked = undefined
-          yield* call.file.close
+          call.file.close()
           if (Exit.isFailure(waited)) return yield* Effect.failCause(waited.cause)
           return yield* new StateIoError({ operation: "flock", path: lockPath, reason: call.reason, cause: call.cause })
         case "dropped":
@@ -336,19 +438,26 @@ const lockFile = (lockPath: string, slot: Slot, wait: Wait) =>
   })
 
 const release = (slot: Slot, file: LockFile) =>
-  Effect.suspend(() => {
-    // Explicit, though closing alone would drop the lock: the close may take a moment, the unlock does not.
+  Effect.sync(() => {
+    // Explicit, though closing alone would drop the lock: it says what is meant.
     flockNow(file.fd, LOCK_UN)
     // Only now the next fiber of this process; between the two, a peer waiting in the kernel can get in.
     slot.pass()
-    // The lock is already free; the close finishes in the background rather than delay the caller.
-    return Effect.asVoid(Effect.forkDaemon(file.close))
+    file.close()
   })
 
+/** What `acquire` gives: the lock held, and a check that the lock file is still the one locked. */
+export interface Held {
+  readonly path: string
+  /** Synchronous, so that it can be made in the same step as the write it guards. */
+  readonly isCurrent: () => boolean
+}
+
 export const acquire = (
+  service: Service,
   lockPath: string,
   timeout: Duration.Duration
-): Effect.Effect<void, LockTimeout | StateIoError, Scope.Scope | FileSystem.FileSystem> =>
+): Effect.Effect<Held, LockTimeout | StateIoError, Scope.Scope> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const timeoutMillis = Duration.toMillis(timeout)
@@ -359,22 +468,29 @@ export const acquire = (
         Effect.exit(Effect.flatMap(Clock.currentTimeMillis, (now) =>
           restore(Effect.timeoutFail(effect, { duration: Math.max(0, deadline - now), onTimeout: timedOut }))))
       const take = Effect.gen(function*() {
-        const slot = slotFor(lockPath)
-        const ticket = slot.enter()
-        if (!ticket.granted) {
-          const waited = yield* wait(granted(ticket))
-          if (Exit.isFailure(waited) || !ticket.granted) {
-            slot.leave(ticket)
-            return yield* Exit.isFailure(waited) ? Effect.failCause(waited.cause) : Effect.fail(timedOut())
+        for (;;) {
+          const opened = yield* openLockFile(service, lockPath)
+          const slot = service.slotFor(opened.key)
+          const ticket = slot.enter()
+          if (!ticket.granted) {
+            const waited = yield* wait(granted(ticket))
+            if (Exit.isFailure(waited) || !ticket.granted) {
+              opened.close()
+              slot.leave(ticket)
+              return yield* Exit.isFailure(waited) ? Effect.failCause(waited.cause) : Effect.fail(timedOut())
+            }
           }
+          const locked = yield* Effect.exit(lockFile(lockPath, slot, opened, wait))
+          if (Exit.isFailure(locked)) {
+            slot.pass()
+            return yield* Effect.failCause(locked.cause)
+          }
+          // Removed or replaced while we waited: that file excludes nobody any more; lock the one there now.
+          if (isCurrent(lockPath, locked.value)) return [slot, locked.value] as const
+          yield* release(slot, locked.value)
         }
-        const locked = yield* Effect.exit(lockFile(lockPath, slot, wait))
-        if (Exit.isFailure(locked)) {
-          slot.pass()
-          return yield* Effect.failCause(locked.cause)
-        }
-        return [slot, locked.value] as const
       })
-      yield* Effect.acquireRelease(take, ([slot, file]) => release(slot, file))
+      const [, file] = yield* Effect.acquireRelease(take, ([slot, file]) => release(slot, file))
+      return { path: lockPath, isCurrent: () => isCurrent(lockPath, file) }
     })
   ).pipe(Effect.withSpan("Lock.acquire", { attributes: { lockPath } }))

@@ -1,16 +1,23 @@
 /**
- * The behaviour every `StateStore` layer must have. `Store.test.ts` runs it
- * against `layerNode` (in a fresh temp directory per test) and
- * `layerMemory`, as `@effect/platform` shares its KeyValueStore suite.
+ * The behaviour every store has, whatever its backend: `Store.test.ts` runs
+ * it over the file backend (a fresh temp directory per test) and the memory
+ * backend, as `@effect/platform` shares its KeyValueStore suite. Each test
+ * builds a store with `Store.makeWith` over a backend whose `replace` is
+ * counted, so "writes nothing" is observed at the backend, and a second,
+ * fresh store over the same backend stands for another process.
+ *
+ * The tests assert behaviour, never a caching detail: what `load` returns,
+ * what a fresh store reads, what reached the backend, how an effect exits.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as StateSchema from "../../src/Schema.js"
 import * as Store from "../../src/Store.js"
 import * as Timestamp from "../../src/Timestamp.js"
@@ -50,44 +57,102 @@ const job = (id: string): StateSchema.Job => ({
   unknownFields: { priority: 3 }
 })
 
-/** Runs the contract against a fresh store from `makeLayer` in every test. */
-export const stateStoreContract = (name: string, makeLayer: () => Layer.Layer<Store.StateStore>) =>
+/** A store over `backend` whose writes are counted, and a way to open a fresh one over the same backend. */
+const setup = (makeBackend: Effect.Effect<Store.Backend, never, Scope.Scope>) =>
+  Effect.gen(function*() {
+    const backend = yield* makeBackend
+    const writes: Array<Store.Change> = []
+    const counted: Store.Backend = {
+      ...backend,
+      replace: (change) => Effect.tap(backend.replace(change), () => Effect.sync(() => writes.push(change)))
+    }
+    const store = yield* Store.makeWith(counted)
+    /** What another process would read now. */
+    const freshLoad = Effect.scoped(Effect.flatMap(Store.makeWith(backend), (fresh) => fresh.load))
+    return { store, writes, freshLoad }
+  })
+
+/** The defect of an exit (Effect.fn may wrap it to add its span to the stack); fails the test for anything else. */
+const defectOf = <A, E>(exit: Exit.Exit<A, E>): unknown => {
+  if (Exit.isSuccess(exit)) return expect.fail("expected a defect, got a success")
+  const defects = [...Cause.defects(exit.cause)]
+  expect(defects.length, Cause.pretty(exit.cause)).toBe(1)
+  expect(Cause.isInterrupted(exit.cause)).toBe(false)
+  const defect = defects[0]
+  return defect instanceof Error ? defect.message : defect
+}
+
+/** Runs the contract against a fresh backend from `makeBackend` in every test. */
+export const stateStoreContract = (name: string, makeBackend: Effect.Effect<Store.Backend, never, Scope.Scope>) =>
   describe(`StateStore contract: ${name}`, () => {
-    const run = <A, E>(effect: Effect.Effect<A, E, Store.StateStore>) =>
-      Effect.runPromise(Effect.provide(effect, makeLayer()))
+    const setupStore = setup(makeBackend)
 
-    it("a new store loads the empty state", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
+    it.scoped("a new store loads the empty state, and writes nothing to do so", () =>
+      Effect.gen(function*() {
+        const { store, writes } = yield* setupStore
         const state = yield* store.load
-        expect(state.repos).toEqual({})
-        expect(state.workspaces).toEqual({})
-        expect(state.opencodeSessions).toEqual({})
-        expect(state.jobs).toEqual({})
-      })))
+        expect(state).toEqual(StateSchema.empty)
+        expect(writes).toEqual([])
+      }))
 
-    it("update writes what f returns, and load reads it back", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
+    it.scoped("update writes what f returns: the writer's load and a fresh store's load agree", () =>
+      Effect.gen(function*() {
+        const { freshLoad, store, writes } = yield* setupStore
         yield* store.update(withRepo("a", "/src/a"))
         yield* store.update(withRepo("b", "/src/b"))
         const state = yield* store.load
         expect(state.repos).toEqual({ a: repo("/src/a"), b: repo("/src/b") })
-      })))
+        expect(yield* freshLoad).toEqual(state)
+        expect(writes.length).toBe(2)
+      }))
 
-    it("modify returns its result and writes its state", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
+    it.scoped("save then load equals what a fresh store loads, for states the file holds in only one way", () =>
+      Effect.gen(function*() {
+        const { freshLoad, store } = yield* setupStore
+        const states: ReadonlyArray<StateSchema.State> = [
+          { ...StateSchema.empty, jobs: { j: job("j") }, unknownFields: { version: 3, nested: { a: [1, "x", null] } } },
+          // An empty purpose is no purpose in the file: the writer must not see "" where others see none.
+          {
+            ...StateSchema.empty,
+            workspaces: {
+              "r/ws": {
+                name: "ws",
+                repo: "r",
+                path: "/ws",
+                purpose: "",
+                status: "available",
+                createdAt: Timestamp.zero,
+                updatedAt: Timestamp.zero,
+                acquiredAt: Timestamp.zero,
+                provisioned: false
+              }
+            }
+          }
+        ]
+        for (const state of states) {
+          const saved = yield* Effect.either(store.save(state))
+          // A state the file cannot hold may be refused, typed; one it can hold must read back alike.
+          if (saved._tag === "Left") {
+            expect(saved.left._tag).toBe("InvalidState")
+            continue
+          }
+          expect(yield* store.load).toEqual(yield* freshLoad)
+        }
+      }))
+
+    it.scoped("modify returns its result and writes its state", () =>
+      Effect.gen(function*() {
+        const { freshLoad, store } = yield* setupStore
         const size = yield* store.modify((state) => [Object.keys(state.repos).length, withRepo("a", "/a")(state)])
         const after = yield* store.modify((state) => [Object.keys(state.repos).length, state])
         expect([size, after]).toEqual([0, 1])
-      })))
+        expect(Object.keys((yield* freshLoad).repos)).toEqual(["a"])
+      }))
 
-    it("a failing updateEffect leaves the state untouched and keeps its own error type", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
+    it.scoped("a failing updateEffect writes nothing and keeps its own error type", () =>
+      Effect.gen(function*() {
+        const { freshLoad, store, writes } = yield* setupStore
         yield* store.update(withRepo("a", "/a"))
-        const before = yield* store.load
         const error = yield* store.updateEffect((state) =>
           Effect.zipRight(Effect.succeed(withRepo("b", "/b")(state)), new NotToday({ reason: "no" }))
         ).pipe(Effect.flip)
@@ -96,57 +161,104 @@ export const stateStoreContract = (name: string, makeLayer: () => Layer.Layer<St
           Effect.catchTag("NotToday", (e) => Effect.succeed(e.reason))
         )
         expect(caught).toBe("still no")
-        expect((yield* store.load).repos).toEqual(before.repos)
-      })))
-
-    it("a failing modifyEffect leaves the state untouched", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
         const exit = yield* store.modifyEffect(() => Effect.fail("boom" as const)).pipe(Effect.exit)
         expect(exit).toEqual(Exit.fail("boom"))
-        expect((yield* store.load).repos).toEqual({})
-      })))
+        expect(writes.length).toBe(1)
+        expect(Object.keys((yield* store.load).repos)).toEqual(["a"])
+        expect(Object.keys((yield* freshLoad).repos)).toEqual(["a"])
+      }))
 
-    it("an update whose f throws is a defect and writes nothing", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
-        const exit = yield* store.update(() => {
-          throw new Error("bug")
-        }).pipe(Effect.exit)
-        expect(Exit.isFailure(exit) && !Exit.isInterrupted(exit)).toBe(true)
-        expect((yield* store.load).repos).toEqual({})
-      })))
+    it.scoped("an f that throws is a defect carrying the thrown error, writes nothing, and the store stays usable", () =>
+      Effect.gen(function*() {
+        const { store, writes } = yield* setupStore
+        const bug = "bug"
+        const thrower = (): never => {
+          throw new Error(bug)
+        }
+        expect(defectOf(yield* Effect.exit(store.update(thrower)))).toBe(bug)
+        expect(defectOf(yield* Effect.exit(store.modify(thrower)))).toBe(bug)
+        // Throwing while building the effect, rather than inside it.
+        expect(defectOf(yield* Effect.exit(store.updateEffect<never, never>(thrower)))).toBe(bug)
+        expect(defectOf(yield* Effect.exit(store.modifyEffect<void, never, never>(thrower)))).toBe(bug)
+        expect(writes).toEqual([])
+        yield* store.update(withRepo("after", "/after"))
+        expect(Object.keys((yield* store.load).repos)).toEqual(["after"])
+      }))
 
-    it("updateEffect and modifyEffect pass f's requirements through", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
+    it.scoped("updateEffect and modifyEffect pass f's requirements through", () =>
+      Effect.gen(function*() {
+        const { store } = yield* setupStore
         const greeting = yield* store.modifyEffect((state) =>
           Effect.map(Greeting, (hello) => [hello, withRepo(hello, "/hello")(state)] as const)
         ).pipe(Effect.provideService(Greeting, "hi"))
         expect(greeting).toBe("hi")
         expect(Object.keys((yield* store.load).repos)).toEqual(["hi"])
-      })))
+      }))
 
-    it("an update that returns the state it was given changes nothing", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
+    it.scoped("an update whose f returns the very state it was given writes nothing", () =>
+      Effect.gen(function*() {
+        const { store, writes } = yield* setupStore
         yield* store.update(withRepo("a", "/a"))
         const before = yield* store.load
         yield* store.update((state) => state)
-        const after = yield* store.load
-        expect(after).toBe(before)
-      })))
+        yield* store.modify((state) => [1, state] as const)
+        expect(writes.length).toBe(1)
+        expect(yield* store.load).toEqual(before)
+      }))
 
-    it("concurrent updates are serialized: none is lost", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
+    it.scoped("save writes only when the encoding differs from what is stored", () =>
+      Effect.gen(function*() {
+        const { freshLoad, store, writes } = yield* setupStore
+        const state: StateSchema.State = { ...StateSchema.empty, jobs: { j: job("j") } }
+        yield* store.save(state)
+        expect(writes.length).toBe(1)
+        // The same state again, as loaded and as a new equal object: the same bytes, no write.
+        const loaded = yield* store.load
+        yield* store.save(loaded)
+        yield* store.save({ ...state, jobs: { j: job("j") } })
+        expect(writes.length).toBe(1)
+        yield* store.save(StateSchema.empty)
+        expect(writes.length).toBe(2)
+        expect(yield* freshLoad).toEqual(StateSchema.empty)
+      }))
+
+    it.scoped("a backend's write sees the previous and the next state, unchanged records being the same objects", () =>
+      Effect.gen(function*() {
+        const { store, writes } = yield* setupStore
+        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j"), k: job("k") } })
+        yield* store.update((state) => ({ ...state, jobs: { ...state.jobs, k: { ...state.jobs["k"]!, status: "completed" } } }))
+        const change = writes[1]!
+        expect(change.next.state.jobs["j"]).toBe(change.previous.state.jobs["j"])
+        expect(change.next.state.jobs["k"]?.status).toBe("completed")
+        expect(change.previous.state.jobs["k"]?.status).toBe("active")
+      }))
+
+    it.scoped("concurrent updates are serialized: none is lost", () =>
+      Effect.gen(function*() {
+        const { freshLoad, store } = yield* setupStore
         yield* Effect.all(Array.from({ length: 50 }, () => store.update(increment)), { concurrency: "unbounded" })
         expect(counter(yield* store.load)).toBe(50)
-      })))
+        expect(counter(yield* freshLoad)).toBe(50)
+      }))
 
-    it("an update waits for the one in progress", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
+    it.scoped("two stores over one backend see each other's writes", () =>
+      Effect.gen(function*() {
+        const backend = yield* makeBackend
+        const one = yield* Store.makeWith(backend)
+        const two = yield* Store.makeWith(backend)
+        expect(yield* one.load).toEqual(StateSchema.empty)
+        yield* two.update(increment)
+        expect(counter(yield* one.load)).toBe(1)
+        yield* Effect.all([one.update(increment), two.update(increment), one.update(increment)], {
+          concurrency: "unbounded"
+        })
+        expect(counter(yield* two.load)).toBe(4)
+        expect(yield* one.load).toEqual(yield* two.load)
+      }))
+
+    it.scoped("an update waits for the one in progress, and sees its write", () =>
+      Effect.gen(function*() {
+        const { store } = yield* setupStore
         const inside = yield* Deferred.make<void>()
         const release = yield* Deferred.make<void>()
         const first = yield* store.updateEffect((state) =>
@@ -161,43 +273,50 @@ export const stateStoreContract = (name: string, makeLayer: () => Layer.Layer<St
         yield* Effect.yieldNow()
         yield* Deferred.succeed(release, undefined)
         yield* Fiber.join(first)
-        // The second update saw the first one's write.
         expect(yield* Fiber.join(second)).toEqual(["first"])
-      })))
+      }))
 
-    it("interrupting an update while f runs leaves the state untouched", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
+    it.scoped("interrupting an update while f runs: interrupted, nothing written, the store usable after", () =>
+      Effect.gen(function*() {
+        const { store, writes } = yield* setupStore
         const inside = yield* Deferred.make<void>()
         const fiber = yield* store.updateEffect((state) =>
           Effect.zipRight(Deferred.succeed(inside, undefined), Effect.as(Effect.never, withRepo("x", "/x")(state)))
         ).pipe(Effect.fork)
         yield* Deferred.await(inside)
-        yield* Fiber.interrupt(fiber)
+        const exit = yield* Fiber.interrupt(fiber)
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        expect(writes).toEqual([])
         expect((yield* store.load).repos).toEqual({})
-        // And the store is usable afterwards (the lock was released).
         yield* store.update(withRepo("y", "/y"))
         expect(Object.keys((yield* store.load).repos)).toEqual(["y"])
-      })))
+      }))
 
-    it("save replaces the state; saving the same state again changes nothing", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
-        const state: StateSchema.State = { ...StateSchema.empty, jobs: { j: job("j") } }
-        yield* store.save(state)
-        const loaded = yield* store.load
-        expect(loaded.jobs).toEqual({ j: job("j") })
-        yield* store.save(loaded)
-        expect(yield* store.load).toBe(loaded)
-      })))
+    it.scoped("an update waiting for another can be interrupted, and writes nothing", () =>
+      Effect.gen(function*() {
+        const { store, writes } = yield* setupStore
+        const inside = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const holder = yield* store.updateEffect((state) =>
+          Effect.zipRight(Deferred.succeed(inside, undefined), Effect.as(Deferred.await(release), state))
+        ).pipe(Effect.fork)
+        yield* Deferred.await(inside)
+        const waiter = yield* Effect.fork(store.update(withRepo("never", "/never")))
+        yield* Effect.yieldNow()
+        expect(Exit.isInterrupted(yield* Fiber.interrupt(waiter))).toBe(true)
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        expect(writes).toEqual([])
+        expect((yield* store.load).repos).toEqual({})
+      }))
 
-    it("unknown fields survive an update of something else", () =>
-      run(Effect.gen(function*() {
-        const store = yield* Store.StateStore
+    it.scoped("unknown fields survive an update of something else", () =>
+      Effect.gen(function*() {
+        const { freshLoad, store } = yield* setupStore
         yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") }, unknownFields: { version: 3 } })
         yield* store.update(withRepo("a", "/a"))
-        const state = yield* store.load
+        const state = yield* freshLoad
         expect(state.unknownFields).toEqual({ version: 3 })
         expect(state.jobs["j"]!.unknownFields).toEqual({ priority: 3 })
-      })))
+      }))
   })

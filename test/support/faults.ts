@@ -1,12 +1,19 @@
 /**
  * A `FileSystem` layer over Node's that fails chosen operations with real
- * errno kinds, to prove each step of a write fails safely.
+ * errno kinds, to prove each step of a write fails safely, and can pause at
+ * any call (to interrupt an update there). It also provides the file
+ * store's synchronous commit calls (rename, fstat of the new file, directory
+ * fsync) and the lock's open of state.lock, with the same faults. (The lock
+ * closes its file with Node's synchronous close, whose errors it ignores.)
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { SystemError, type SystemErrorReason } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as NodeFs from "node:fs"
+import { Commit, type CommitCalls } from "../../src/internal/fileBackend.js"
+import { OpenCall } from "../../src/internal/lock.js"
 
 export type Errno = "ENOSPC" | "EIO" | "EACCES" | "EROFS" | "EXDEV"
 
@@ -60,25 +67,66 @@ const failure = (fault: Fault, path: string) =>
     description: `${fault.errno}: ${messages[fault.errno]} (injected)`
   })
 
+/** Runs before every asynchronous call the fault layer sees (say, to pause there); the synchronous commit calls cannot pause. */
+export type Hook = (operation: Fault["operation"], path: string) => Effect.Effect<void>
+
+/** An error as Node's synchronous calls throw it. */
+const nodeFailure = (fault: Fault, path: string) =>
+  Object.assign(new Error(`${fault.errno}: ${messages[fault.errno]} (injected), ${fault.operation} '${path}'`), {
+    code: fault.errno,
+    path
+  })
+
 /** Node's file system with `faults` injected; every injected failure is counted in `hits`. */
-export const faultyFileSystem = (faults: ReadonlyArray<Fault>, hits: Array<string> = []) =>
-  Layer.effect(
+export const faultyFileSystem = (
+  faults: ReadonlyArray<Fault>,
+  hits: Array<string> = [],
+  hook: Hook = () => Effect.void
+): Layer.Layer<FileSystem.FileSystem | Commit | OpenCall> => {
+  const seen = new Map<Fault, number>()
+  const find = (operation: Fault["operation"], path: string) =>
+    faults.find((f) => {
+      if (f.operation !== operation || !f.match.test(path)) return false
+      const n = seen.get(f) ?? 0
+      seen.set(f, n + 1)
+      return n >= (f.skip ?? 0)
+    })
+  const throwIfFaulty = (operation: Fault["operation"], path: string) => {
+    const fault = find(operation, path)
+    if (fault === undefined) return
+    hits.push(`${fault.operation} ${fault.errno} ${path}`)
+    throw nodeFailure(fault, path)
+  }
+  const commit: CommitCalls = {
+    rename: (from, to) => {
+      throwIfFaulty("rename", from)
+      NodeFs.renameSync(from, to)
+    },
+    fstat: (fd, path) => {
+      throwIfFaulty("fstat", path)
+      return NodeFs.fstatSync(fd)
+    },
+    fsyncDirectory: (dir) => {
+      throwIfFaulty("open", dir)
+      const fd = NodeFs.openSync(dir, "r")
+      try {
+        throwIfFaulty("sync", dir)
+        NodeFs.fsyncSync(fd)
+      } finally {
+        NodeFs.closeSync(fd)
+      }
+    }
+  }
+  const fileSystem = Layer.effect(
     FileSystem.FileSystem,
     Effect.map(FileSystem.FileSystem, (real): FileSystem.FileSystem => {
-      const seen = new Map<Fault, number>()
-      const find = (operation: Fault["operation"], path: string) =>
-        faults.find((f) => {
-          if (f.operation !== operation || !f.match.test(path)) return false
-          const n = seen.get(f) ?? 0
-          seen.set(f, n + 1)
-          return n >= (f.skip ?? 0)
-        })
       const fail = (fault: Fault, path: string) => {
         hits.push(`${fault.operation} ${fault.errno} ${path}`)
         return Effect.fail(failure(fault, path))
       }
       const wrapFile = (file: FileSystem.File, path: string): FileSystem.File => {
-        const faultOf = (operation: Fault["operation"]) => Effect.suspend(() => Effect.succeed(find(operation, path)))
+        const faultOf = (operation: Fault["operation"]) =>
+          Effect.zipRight(hook(operation, path), Effect.suspend(() => Effect.succeed(find(operation, path))))
         return {
           [FileSystem.FileTypeId]: FileSystem.FileTypeId,
           fd: file.fd,
@@ -103,6 +151,7 @@ export const faultyFileSystem = (faults: ReadonlyArray<Fault>, hits: Array<strin
         // an effect once and run it many times.
         open: (path, options) =>
           Effect.gen(function*() {
+            yield* hook("open", path)
             const fault = find("open", path)
             if (fault) return yield* fail(fault, path)
             const file = yield* real.open(path, options)
@@ -118,30 +167,38 @@ export const faultyFileSystem = (faults: ReadonlyArray<Fault>, hits: Array<strin
             return wrapFile(file, path)
           }),
         makeDirectory: (path, options) =>
-          Effect.suspend(() => {
+          Effect.zipRight(hook("makeDirectory", path), Effect.suspend(() => {
             const fault = find("makeDirectory", path)
             return fault ? fail(fault, path) : real.makeDirectory(path, options)
-          }),
+          })),
         rename: (from, to) =>
-          Effect.suspend(() => {
+          Effect.zipRight(hook("rename", from), Effect.suspend(() => {
             const fault = find("rename", from)
             return fault ? fail(fault, from) : real.rename(from, to)
-          }),
+          })),
         remove: (path, options) =>
-          Effect.suspend(() => {
+          Effect.zipRight(hook("remove", path), Effect.suspend(() => {
             const fault = find("remove", path)
             return fault ? fail(fault, path) : real.remove(path, options)
-          }),
+          })),
         readDirectory: (path, options) =>
-          Effect.suspend(() => {
+          Effect.zipRight(hook("readDirectory", path), Effect.suspend(() => {
             const fault = find("readDirectory", path)
             return fault ? fail(fault, path) : real.readDirectory(path, options)
-          }),
+          })),
         stat: (path) =>
-          Effect.suspend(() => {
+          Effect.zipRight(hook("stat", path), Effect.suspend(() => {
             const fault = find("stat", path)
             return fault ? fail(fault, path) : real.stat(path)
-          })
+          }))
       }
     })
   ).pipe(Layer.provide(NodeFileSystem.layer))
+  const lockOpen = {
+    open: (lockPath: string) => {
+      throwIfFaulty("open", lockPath)
+      return NodeFs.openSync(lockPath, "a+", 0o644)
+    }
+  }
+  return Layer.mergeAll(fileSystem, Layer.succeed(Commit, commit), Layer.succeed(OpenCall, lockOpen))
+}
