@@ -247,11 +247,11 @@ describe("incrementum-state job", () => {
   })
 
   it("a corrupt file fails with the corruption, in one line", async () => {
-    const dir = stateDir(`{"jobs": {"x": {"status": "paused"}}}`)
+    const dir = stateDir(`{"jobs": {"x": {"created_at": "yesterday"}}}`)
     const { code, stdout, stderr } = await cli("job", "x", "--dir", dir)
     expect([code, stdout]).toEqual([1, ""])
     expect(stderr.trim().split("\n")).toHaveLength(1)
-    expect(stderr).toMatch(/^incrementum-state: corrupt .*state\.json at jobs\["x"\]\.status: .*paused/)
+    expect(stderr).toMatch(/^incrementum-state: corrupt .*state\.json at jobs\["x"\]\.created_at: .*yesterday/)
   })
 })
 

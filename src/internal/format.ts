@@ -128,3 +128,9 @@ export const maps = [
   { name: "opencodeSessions", key: "opencode_sessions", record: OpencodeSession },
   { name: "jobs", key: "jobs", record: Job }
 ] as const
+
+/** Every record kind, for code that walks the tables (the CLI's `--json` field order). */
+export const records = [RepoInfo, WorkspaceInfo, OpencodeSession, JobReview, JobCommit, JobChange, JobOpencodeSession, Job] as const
+
+/** Any record kind of the tables. */
+export type AnyRecordKind = (typeof records)[number]

@@ -287,6 +287,8 @@ export interface Kind<A, I = A> {
   readonly write: (a: A, depth: number) => string
   /** A caller's value → the value as it will be read back; throws `Failure` for what the file cannot hold. */
   readonly check: (v: unknown, depth: number) => A
+  /** For a list: the kind of its items. */
+  readonly item?: Kind<any, any>
 }
 
 /** A string. `null` reads as `""`, as Go reads it. */
@@ -459,6 +461,7 @@ export const nonEmptyList = <A, I>(
 
 /** A list of values of `item`. */
 export const list = <A, I>(item: Kind<A, I>): Kind<ReadonlyArray<A>, ReadonlyArray<I>> => ({
+  item,
   schema: S.Array(item.schema),
   nonEmpty: S.NonEmptyArray(item.schema) as unknown as S.Schema<ReadonlyArray<A>, ReadonlyArray<I>>,
   zero: [],

@@ -5,17 +5,27 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as S from "effect/Schema"
 import type * as Schema from "../Schema.js"
 import { NotFound } from "../StateError.js"
 import type { StateError } from "../StateError.js"
 import { StateStore } from "../Store.js"
 import * as Timestamp from "../Timestamp.js"
+import * as Format from "./format.js"
+import { Failure, formatPath } from "./record.js"
+
+/** The write check of each record schema: a constructor refuses what the store would. */
+const checks = new Map<unknown, (value: unknown) => unknown>(
+  Format.records.map((kind) => [kind.struct, (value: unknown) => kind.check(value, 3)])
+)
 
 /**
  * A constructor that fills in `defaults` (Go's zero values), then checks the
  * whole record against `schema`, throwing a `ParseError` that names every
- * bad field, as `Schema.Struct(...).make` does. Unknown keys are refused too:
+ * bad field, as `Schema.Struct(...).make` does, then against the rules every
+ * write applies (an enum value must be one this version knows). The record
+ * returned is the one the store would write: normalised and frozen. Unknown keys are refused too:
  * at run time they would otherwise vanish without a word.
  */
 export const constructor = <A, K extends keyof A>(
@@ -23,7 +33,21 @@ export const constructor = <A, K extends keyof A>(
   defaults: Omit<A, K>
 ): (input: MakeInput<A, K>) => A => {
   const validate = S.validateSync(schema, { errors: "all", onExcessProperty: "error" })
-  return (input) => validate({ ...defaults, ...input })
+  const check = checks.get(schema)
+  return (input) => {
+    const value = validate({ ...defaults, ...input })
+    if (check === undefined) return value
+    try {
+      // The schema lets any string through as an enum's unknown value; the write check does not.
+      return check(value) as A
+    } catch (e) {
+      if (!(e instanceof Failure)) throw e
+      const where = formatPath(e.path)
+      throw new ParseResult.ParseError({
+        issue: new ParseResult.Type(schema.ast, value, `${where}: expected ${e.expected}, found ${e.found}`)
+      })
+    }
+  }
 }
 
 /** The fields `K` of a record, and any others it should not take Go's zero value for. */
