@@ -147,6 +147,30 @@ export const hostile: ReadonlyArray<Hostile> = [
     at: `jobs["${firstRealJob}"].changes[0].commits[0].created_at`
   },
   {
+    // Records decode returned are trusted by identity: one of another kind must still be refused.
+    name: "a record from load put in a map of another kind",
+    make: (s) => ({ ...s, repos: { ...s.repos, x: s.jobs["j"] as unknown as StateSchema.RepoInfo } }),
+    at: `repos["x"].source_path`
+  },
+  {
+    // A job has every field a session requires: it must not pass as one.
+    name: "a job from load put in opencodeSessions",
+    make: (s) => ({
+      ...s,
+      opencodeSessions: { ...s.opencodeSessions, x: s.jobs["j"] as unknown as StateSchema.OpencodeSession }
+    }),
+    at: `opencode_sessions["x"].todoId`
+  },
+  {
+    name: "a hole in a changes list",
+    make: (s) => {
+      const real = s.jobs[firstRealJob]!
+      // eslint-disable-next-line no-sparse-arrays
+      return { ...s, jobs: { ...s.jobs, [firstRealJob]: { ...real, changes: [real.changes![0]!, , ] as never } } }
+    },
+    at: `jobs["${firstRealJob}"].changes[1]`
+  },
+  {
     name: "a lone surrogate in a map key",
     make: (s) => ({ ...s, repos: { ...s.repos, ["bad\ud800"]: { sourcePath: "/x" } } }),
     at: `repos["bad\\ud800"]`
