@@ -209,6 +209,11 @@ export const normalised: ReadonlyArray<Normalised> = [
     check: (s) => expect(Object.is(Object.values(s.opencodeSessions)[0]!.exitCode, 0)).toBe(true)
   },
   {
+    name: "a record from load inside unknownFields is a JSON object of its fields",
+    make: (s) => withUnknown(s, s.jobs["j"]),
+    check: (s) => expect(s.unknownFields?.["hostile"]).toEqual({ ...job("j") })
+  },
+  {
     name: "purpose \"\" is no purpose",
     make: (s) => {
       const [key, ws] = Object.entries(s.workspaces)[0]!
