@@ -88,11 +88,14 @@ export type Dict = Record<string, unknown>
 
 export const isObject = (v: unknown): v is Dict => typeof v === "object" && v !== null && !Array.isArray(v)
 
-/** An object literal, or one with no prototype: what `JSON.parse` and the decoder build. */
+/** The prototypes of checked records, one per record kind (see `checkedPrototype`). */
+const checkedPrototypes = new Set<object>()
+
+/** An object literal, or one with no prototype, or a checked record: what `JSON.parse` and the decoder build. */
 export const isPlainObject = (v: unknown): v is Dict => {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false
   const proto = Object.getPrototypeOf(v)
-  return proto === null || proto === Object.prototype
+  return proto === null || proto === Object.prototype || checkedPrototypes.has(proto)
 }
 
 const wellFormed = (s: string, what: string): string => {
@@ -644,16 +647,23 @@ interface Row {
 }
 
 /**
- * The prototype of records this process has checked or decoded (all deeply
- * frozen): their content is known to be writable as it is, so a write
- * checks only records that are new since. A prototype rather than a WeakSet
- * or a property: it costs no lookup, no GC work and no extra write per
- * record, and a spread copy (a new, unchecked object) does not inherit it.
- * It adds nothing visible: no own key, and `Object.prototype` behind it.
+ * The prototype of records of one kind this process has checked or decoded
+ * (all deeply frozen): their content is known to be writable as it is, so a
+ * write checks only records that are new since. A prototype rather than a
+ * WeakSet or a property: it costs no lookup, no GC work and no extra write
+ * per record, and a spread copy (a new, unchecked object) does not inherit
+ * it. It adds nothing visible: no own key, and `Object.prototype` behind it.
+ * One per kind, so that a checked record put where another kind belongs (a
+ * job in `opencode_sessions`, which has every field a session requires) is
+ * checked as that kind, not trusted.
  */
-const CheckedRecord: object = Object.freeze(Object.create(Object.prototype))
+const checkedPrototype = (): object => {
+  const proto: object = Object.freeze(Object.create(Object.prototype))
+  checkedPrototypes.add(proto)
+  return proto
+}
 
-const isChecked = (v: object): boolean => Object.getPrototypeOf(v) === CheckedRecord && Object.isFrozen(v)
+const isChecked = (v: object, proto: object): boolean => Object.getPrototypeOf(v) === proto && Object.isFrozen(v)
 
 /**
  * Builds a record kind from its table. `legacyKeys` are keys old versions
@@ -698,6 +708,7 @@ export const record = <const F extends Fields>(
   }) as unknown as StructOf<F>
 
   type A = S.Schema.Type<StructOf<F>>
+  const CheckedRecord = checkedPrototype()
 
   const read = (v: unknown, _owner: Dict, _key: string, ctx: ReadContext, depth: number): A => {
     let o: Dict
@@ -774,7 +785,7 @@ export const record = <const F extends Fields>(
   }
 
   const check = (v: unknown, depth: number): A => {
-    if (typeof v === "object" && v !== null && isChecked(v)) return v as A
+    if (typeof v === "object" && v !== null && isChecked(v, CheckedRecord)) return v as A
     if (!isPlainObject(v)) throw new Failure(`a ${identifier} object`, describe(v))
     if (depth > maxDepth) throw tooDeep()
     // Always a copy: only a record built here can carry the checked prototype.
