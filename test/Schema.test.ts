@@ -358,3 +358,17 @@ describe("the benchmark shape", () => {
     expect(Schema.encode(state)).toBe(bytes.toString("utf8"))
   })
 })
+
+describe("paths of failures deep inside a value", () => {
+  it("a cycle's InvalidState names both ends of its path and elides the middle", () => {
+    const self: Record<string, unknown> = {}
+    self["self"] = self
+    const state = { ...Schema.empty, unknownFields: { hostile: self } } as unknown as Schema.State
+    const error = Either.getOrThrowWith(Either.flip(Effect.runSync(Effect.either(Schema.normalize(state)))), () => "normalized")
+    expect(error._tag).toBe("InvalidState")
+    expect(error.jsonPath.startsWith("hostile.self.self")).toBe(true)
+    expect(error.jsonPath).toMatch(/…\(\d+ more\)…/)
+    expect(error.jsonPath.length).toBeLessThan(300)
+    expect(error.found).toContain("cycle")
+  })
+})

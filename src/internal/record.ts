@@ -52,7 +52,14 @@ export const rethrow = (e: unknown, segment: string): never => {
 export const formatPath = (segments: ReadonlyArray<string>): string => {
   if (segments.length === 0) return "$"
   let out = ""
-  for (let i = segments.length - 1; i >= 0; i--) out += segments[i]
+  for (let i = segments.length - 1; i >= 0; i--) {
+    // A cycle or a 1 000-deep value would make a path of a thousand segments: keep its two ends.
+    if (i === segments.length - 1 - 24 && i >= 16) {
+      out += `…(${i - 8} more)…`
+      i = 8
+    }
+    out += segments[i]
+  }
   return out[0] === "." ? out.slice(1) : out
 }
 
