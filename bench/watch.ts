@@ -8,7 +8,8 @@
  *   rename; this process takes the wall-clock time when the stream emits
  *   that state. One change at a time, so none coalesces. Median and p99.
  * - idle CPU: this process's CPU time (user + system) while a watch runs
- *   with nothing changing, watched and polled (1 s).
+ *   with nothing changing, watched and polled (1 s), and over the same
+ *   window with no watch at all.
  * - memory: heap after a full GC, before and across 10 000 changes made by
  *   another store while the watch consumes them.
  *
@@ -111,6 +112,14 @@ const idleCpu = Effect.gen(function*() {
   return (used.user + used.system) / 1000
 })
 
+/** The same window with no watch at all: what the process spends idle anyway (timers, GC). */
+const idleBaseline = Effect.gen(function*() {
+  const before = process.cpuUsage()
+  yield* Effect.sleep(`${idleSeconds} seconds`)
+  const used = process.cpuUsage(before)
+  return (used.user + used.system) / 1000
+})
+
 const heapAfterGc = () => {
   ;(globalThis as { gc?: () => void }).gc?.()
   return process.memoryUsage().heapUsed / 1024 / 1024
@@ -142,13 +151,16 @@ const program = Effect.gen(function*() {
   const lat = yield* Effect.provide(latency(latencyDir), Store.layerNode({ dir: latencyDir }))
   console.log(`latency, rename in another process -> emitted (${rounds} changes): median ${lat.median.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms, max ${lat.max.toFixed(2)} ms`)
   const idleDir = tempDir()
+  const baseline = yield* idleBaseline
   const watched = yield* Effect.provide(idleCpu, Store.layerNode({ dir: idleDir }))
   const polled = yield* Effect.provide(idleCpu, Store.layerNode({ dir: idleDir, watch: { mode: "poll" } }))
-  console.log(`idle CPU over ${idleSeconds} s: watched ${watched.toFixed(1)} ms, polled (1 s) ${polled.toFixed(1)} ms`)
+  console.log(
+    `idle CPU over ${idleSeconds} s: no watch ${baseline.toFixed(1)} ms, watched ${watched.toFixed(1)} ms, polled (1 s) ${polled.toFixed(1)} ms`
+  )
   const memoryDir = tempDir()
   const samples = yield* Effect.provide(memory(memoryDir), Store.layerNode({ dir: memoryDir }))
   console.log(`heap after GC across ${memoryChanges} changes: ${samples.map(([k, mb]) => `${k}: ${mb.toFixed(1)} MB`).join(", ")}`)
-  console.log(JSON.stringify({ rounds, latency: lat, idleSeconds, idleCpuMs: { watched, polled }, heapMb: samples }))
+  console.log(JSON.stringify({ rounds, latency: lat, idleSeconds, idleCpuMs: { baseline, watched, polled }, heapMb: samples }))
   for (const dir of [latencyDir, idleDir, memoryDir]) fs.rmSync(dir, { recursive: true, force: true })
 })
 
