@@ -220,7 +220,9 @@ export const makeFileBackend: (
 
 /**
  * The memory backend alone (see `Backend`, `layerMemory`): the file's bytes
- * in memory. Dies if `initial` is a state the file cannot hold.
+ * in memory. Its `watch` reports the writes of every store made over it,
+ * as stores over one file see each other's. Dies if `initial` is a state
+ * the file cannot hold.
  *
  * @since 0.2.0
  * @category backend
