@@ -11,6 +11,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import * as fileBackend from "./internal/fileBackend.js"
 import * as memoryBackend from "./internal/memoryBackend.js"
 import * as internal from "./internal/store.js"
@@ -83,6 +84,24 @@ export interface StateStoreService {
   readonly modifyEffect: <A, E, R>(
     f: (state: Schema.State) => Effect.Effect<readonly [A, Schema.State], E, R>
   ) => Effect.Effect<A, E | StateError, R>
+
+  /**
+   * The state now, then each new state, whoever wrote it (this store, another
+   * store in this process, another process, the Go tool): this store's own
+   * writes as they land, others' when the backend reports them (see
+   * `Backend.watch`; the file store watches the state directory, or polls
+   * it). A slow consumer is handed the latest state, never a queue of old
+   * ones; the same state is not repeated; the last state always arrives.
+   * Ending the stream, or closing its scope, releases what it used (the
+   * directory watch).
+   *
+   * Fails with what `load` fails with, when a change cannot be read: say a
+   * corrupt file was renamed in. The stream ends there, releasing the
+   * watch; `Stream.retry(schedule)` resumes it, starting again from the
+   * state then (the failure repeats, on the schedule, until the file is
+   * good again), and `Stream.tapError` lets the consumer see each failure.
+   */
+  readonly changes: Stream.Stream<Schema.State, StateError>
 }
 
 /**
@@ -157,6 +176,11 @@ export interface Change {
  *   was found gone before the write. Success means committed: a
  *   transactional backend commits inside `replace`, not after `exclusive`.
  * - `path`: where the state lives, for error messages.
+ * - `watch` (optional): establishes, in the `Scope`, a watch on the content
+ *   and returns hints that it may have changed; the store reads (`read`,
+ *   with the stamp proof) on each, so a false or repeated hint costs one
+ *   unchanged read. It must see every change made after it returns. Without
+ *   it, `changes` reports only this store's own writes.
  *
  * @since 0.2.0
  * @category backend
@@ -166,6 +190,7 @@ export interface Backend {
   readonly read: (known: string | undefined) => Effect.Effect<Content | undefined, StateIoError | CorruptStateFile, Scope.Scope>
   readonly exclusive: <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StateError, R>
   readonly replace: (change: Change) => Effect.Effect<string, StateIoError | LockLost, Scope.Scope>
+  readonly watch?: Effect.Effect<Stream.Stream<void, StateIoError>, StateIoError, Scope.Scope>
 }
 
 /**
@@ -195,7 +220,9 @@ export const makeFileBackend: (
 
 /**
  * The memory backend alone (see `Backend`, `layerMemory`): the file's bytes
- * in memory. Dies if `initial` is a state the file cannot hold.
+ * in memory. Its `watch` reports the writes of every store made over it,
+ * as stores over one file see each other's. Dies if `initial` is a state
+ * the file cannot hold.
  *
  * @since 0.2.0
  * @category backend
@@ -209,6 +236,10 @@ export const makeMemoryBackend: (initial?: Schema.State) => Effect.Effect<Backen
  *   the Go tool's). It is created (mode 0755) on first write.
  * - `lockTimeout`: how long to wait for `state.lock` before failing with
  *   `LockTimeout` (default `Lock.defaultTimeout`, 30 seconds).
+ * - `watch`: how `changes` learns of other processes' writes: `mode`
+ *   `"watch"` (default) watches the state directory and polls where it
+ *   cannot be watched (missing, or a network file system); `"poll"` only
+ *   polls. `pollInterval` is how often polling looks (default 1 second).
  *
  * @since 0.1.0
  * @category models
@@ -216,6 +247,10 @@ export const makeMemoryBackend: (initial?: Schema.State) => Effect.Effect<Backen
 export interface Options {
   readonly dir?: string
   readonly lockTimeout?: Duration.DurationInput
+  readonly watch?: {
+    readonly mode?: "watch" | "poll"
+    readonly pollInterval?: Duration.DurationInput
+  }
 }
 
 /**

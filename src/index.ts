@@ -40,6 +40,14 @@ export * as Lock from "./Lock.js"
 export * as Store from "./Store.js"
 
 /**
+ * What happened between two states, as JSON-ready events, and the events
+ * of `StateStore.changes`.
+ *
+ * @since 0.3.0
+ */
+export * as StateEvent from "./StateEvent.js"
+
+/**
  * Repo naming and workspace-to-repo resolution.
  *
  * @since 0.1.0

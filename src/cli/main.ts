@@ -18,6 +18,7 @@ import * as Jobs from "./commands/jobs.js"
 import * as RepoFor from "./commands/repoFor.js"
 import * as RepoName from "./commands/repoName.js"
 import * as Show from "./commands/show.js"
+import * as Watch from "./commands/watch.js"
 import { ExitCode, isExpectedFailure, UsageError } from "./errors.js"
 import * as Help from "./help.js"
 import * as Style from "./style.js"
@@ -34,7 +35,8 @@ export const commands: ReadonlyArray<Help.CommandSpec> = [
   Job.spec,
   Check.spec,
   RepoName.spec,
-  RepoFor.spec
+  RepoFor.spec,
+  Watch.spec
 ]
 
 const builtInNames: Readonly<Record<string, string>> = {

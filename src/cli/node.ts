@@ -8,6 +8,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { exitNowIfParked } from "./lazyStore.js"
@@ -25,7 +26,12 @@ export const runOnNode = (args: ReadonlyArray<string>, version: string): void =>
   NodeRuntime.runMain(main(args, version).pipe(Effect.provide(platform)), {
     disableErrorReporting: true,
     teardown: (exit, onExit) => {
-      const code = exit._tag === "Success" && typeof exit.value === "number" ? exit.value : 1
+      // Ctrl-C interrupts the program: a clean end (watch runs until it), as in Effect's default teardown.
+      const code = exit._tag === "Success"
+        ? (typeof exit.value === "number" ? exit.value : 1)
+        : Cause.isInterruptedOnly(exit.cause)
+        ? 0
+        : 1
       exitNowIfParked(code)
       onExit(code)
     }

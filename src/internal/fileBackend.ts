@@ -20,6 +20,7 @@ import * as Lock from "../Lock.js"
 import { CorruptStateFile, LockLost, StateIoError } from "../StateError.js"
 import type { Backend, Content } from "../Store.js"
 import * as codec from "./codec.js"
+import * as Watch from "./watch.js"
 
 /** `$HOME/.local/state/incrementum`, the Go tool's default. */
 export const defaultDir = (): string => `${os.homedir()}/.local/state/incrementum`
@@ -99,6 +100,7 @@ const nodeIoError = (operation: string, path: string, committed: boolean, cause:
 export const make = Effect.fnUntraced(function*(options?: {
   readonly dir?: string
   readonly lockTimeout?: Duration.DurationInput
+  readonly watch?: Watch.WatchOptions
 }) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
@@ -308,7 +310,8 @@ export const make = Effect.fnUntraced(function*(options?: {
           }))
         }))
       ),
-    replace
+    replace,
+    watch: Watch.hints(dir, path.basename(statePath), options?.watch)
   }
   return backend
 })

@@ -1,5 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as PubSub from "effect/PubSub"
+import * as Stream from "effect/Stream"
 import type * as Schema from "../Schema.js"
 import type { Backend, Content } from "../Store.js"
 import * as codec from "./codec.js"
@@ -20,6 +22,8 @@ export const make = (initial?: Schema.State): Effect.Effect<Backend> =>
       content = { _tag: "Bytes", stamp: String(++version), bytes: prepared.right.bytes }
     }
     const mutex = yield* Effect.makeSemaphore(1)
+    // Every store over this backend hears of every write, as stores over one file do.
+    const replaced = yield* PubSub.sliding<void>(1)
     return {
       path: "memory",
       read: (known) => Effect.sync(() => content.stamp === known ? undefined : content),
@@ -29,6 +33,7 @@ export const make = (initial?: Schema.State): Effect.Effect<Backend> =>
         Effect.sync(() => {
           content = { _tag: "Bytes", stamp: String(++version), bytes: change.next.bytes }
           return content.stamp
-        })
+        }).pipe(Effect.tap(() => PubSub.publish(replaced, undefined))),
+      watch: Effect.map(PubSub.subscribe(replaced), (hints) => Stream.fromQueue(hints))
     }
   })

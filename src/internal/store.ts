@@ -2,9 +2,11 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
+import * as PubSub from "effect/PubSub"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type * as Schema from "../Schema.js"
-import type { CorruptStateFile, InvalidState, StateIoError } from "../StateError.js"
+import type { CorruptStateFile, InvalidState, StateError, StateIoError } from "../StateError.js"
 import type { Backend, Content, StateStoreService } from "../Store.js"
 import * as codec from "./codec.js"
 
@@ -63,14 +65,33 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
         return Effect.forEach(scopes, (scope) => Scope.close(scope, Exit.void), { discard: true })
       })
     )
+    /**
+     * Every state the store comes to know, for `changes`. Sliding, one slot:
+     * a slow subscriber finds the latest state there, never a backlog, and
+     * publishing never waits for a subscriber.
+     */
+    const published = yield* Effect.acquireRelease(PubSub.sliding<Schema.State>(1), PubSub.shutdown)
     const forget = (old: Held | undefined): Effect.Effect<void> =>
       old === undefined ? Effect.void : Effect.asVoid(FiberSet.run(closing, Scope.close(old.scope, Exit.void)))
+    /** Counts `remember`s: a read that another remembered content overtook must not replace it. */
+    let generation = 0
+    /** The bytes of the state last published (not `held`'s: a decode drops that while it runs). */
+    let announcedBytes: Uint8Array | undefined
     /** Synchronous but for forking the close: no interruption can land between the swap and the close. */
     const remember = (snapshot: Snapshot, scope: Scope.CloseableScope): Effect.Effect<Snapshot> =>
       Effect.suspend(() => {
         const old = held
         held = { snapshot, scope }
-        return Effect.as(forget(old), snapshot)
+        generation++
+        // A write and a read of that write can both be remembered (the read saw the renamed file before the
+        // write was recorded), and two reads of one file: the same content, announced once.
+        const announced = announcedBytes !== undefined && snapshot.bytes !== undefined &&
+          sameBytes(announcedBytes, snapshot.bytes)
+        announcedBytes = snapshot.bytes
+        return forget(old).pipe(
+          Effect.zipRight(announced ? Effect.void : PubSub.publish(published, snapshot.state)),
+          Effect.as(snapshot)
+        )
       })
     const drop = Effect.suspend(() => {
       const old = held
@@ -114,6 +135,7 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
     const current: Effect.Effect<Snapshot, CorruptStateFile | StateIoError> = Effect.uninterruptibleMask((restore) => {
       const look: Effect.Effect<Snapshot, CorruptStateFile | StateIoError> = Effect.suspend(() => {
         const known = held?.snapshot
+        const started = generation
         return Effect.flatMap(freshScope, (scope) =>
           Effect.matchCauseEffect(restore(Scope.extend(backend.read(known?.stamp), scope)), {
             onFailure: (cause) => Effect.zipRight(Scope.close(scope, Exit.failCause(cause)), Effect.failCause(cause)),
@@ -128,7 +150,11 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
               if (content === undefined) return Effect.dieMessage("backend.read gave no content though none was known")
               return restore(decodeContent(content, known)).pipe(
                 Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))),
-                Effect.flatMap((snapshot) => remember(snapshot, scope))
+                // Content remembered meanwhile (a write, a concurrent read) may be newer than this read's:
+                // remembering this one could take the snapshot, and `changes`, backwards. Look again.
+                Effect.flatMap((snapshot) =>
+                  generation === started ? remember(snapshot, scope) : Effect.zipRight(Scope.close(scope, Exit.void), look)
+                )
               )
             }
           }))
@@ -171,14 +197,33 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
         }))
       )
 
+    const load = Effect.gen(function*() {
+      const seen = yield* current
+      if (!seen.hadLegacyPrompt) return seen.state
+      // Go rewrites without the lock, which can clobber a concurrent update; this rewrite holds it.
+      yield* modifyEffect((state) => Effect.succeed([undefined, state] as const))
+      return (yield* current).state
+    }).pipe(Effect.withSpan("StateStore.load"))
+
+    /**
+     * Subscribes, then establishes the backend's watch, then loads: a state
+     * that lands after any of these steps is published or hinted, so none is
+     * missed. A load on a hint publishes through `remember`, so the one
+     * subscription carries this store's writes and others' alike.
+     */
+    const changes: Stream.Stream<Schema.State, StateError> = Stream.unwrapScoped(Effect.gen(function*() {
+      const subscription = yield* PubSub.subscribe(published)
+      const hints = backend.watch === undefined ? Stream.never : yield* backend.watch
+      const first = yield* load
+      const reloads = hints.pipe(Stream.mapEffect(() => load), Stream.drain)
+      return Stream.succeed(first).pipe(
+        Stream.concat(Stream.merge(Stream.fromQueue(subscription), reloads, { haltStrategy: "either" })),
+        Stream.changesWith((a, b) => a === b)
+      )
+    })).pipe(Stream.withSpan("StateStore.changes"))
+
     const service: StateStoreService = {
-      load: Effect.gen(function*() {
-        const seen = yield* current
-        if (!seen.hadLegacyPrompt) return seen.state
-        // Go rewrites without the lock, which can clobber a concurrent update; this rewrite holds it.
-        yield* modifyEffect((state) => Effect.succeed([undefined, state] as const))
-        return (yield* current).state
-      }).pipe(Effect.withSpan("StateStore.load")),
+      load,
       save: Effect.fn("StateStore.save")((state: Schema.State) =>
         Effect.uninterruptibleMask((restore) =>
           backend.exclusive(Effect.gen(function*() {
@@ -200,7 +245,8 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
       modify: Effect.fn("StateStore.modify")(<A>(f: (state: Schema.State) => readonly [A, Schema.State]) =>
         modifyEffect((state) => Effect.sync(() => f(state)))
       ),
-      modifyEffect: Effect.fn("StateStore.modifyEffect")(modifyEffect)
+      modifyEffect: Effect.fn("StateStore.modifyEffect")(modifyEffect),
+      changes
     }
     return service
   })

@@ -15,8 +15,10 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Chunk from "effect/Chunk"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import type * as Scope from "effect/Scope"
 import * as StateSchema from "../../src/Schema.js"
 import * as Store from "../../src/Store.js"
@@ -69,7 +71,9 @@ const setup = (makeBackend: Effect.Effect<Store.Backend, never, Scope.Scope>) =>
     const store = yield* Store.makeWith(counted)
     /** What another process would read now. */
     const freshLoad = Effect.scoped(Effect.flatMap(Store.makeWith(backend), (fresh) => fresh.load))
-    return { store, writes, freshLoad }
+    /** Another store over the same backend, standing for another process that keeps running. */
+    const other = yield* Store.makeWith(backend)
+    return { store, writes, freshLoad, other }
   })
 
 /** The defect of an exit (Effect.fn may wrap it to add its span to the stack); fails the test for anything else. */
@@ -318,5 +322,63 @@ export const stateStoreContract = (name: string, makeBackend: Effect.Effect<Stor
         const state = yield* freshLoad
         expect(state.unknownFields).toEqual({ version: 3 })
         expect(state.jobs["j"]!.unknownFields).toEqual({ priority: 3 })
+      }))
+
+    it.scoped("changes: the current state first, then each write, this store's and another's, in order", () =>
+      Effect.gen(function*() {
+        const { other, store } = yield* setupStore
+        yield* store.update(increment)
+        const seen: Array<number> = []
+        const started = yield* Deferred.make<void>()
+        const consumer = yield* store.changes.pipe(
+          Stream.map(counter),
+          Stream.tap((n) => Effect.zipRight(Effect.sync(() => seen.push(n)), Deferred.succeed(started, undefined))),
+          Stream.takeUntil((n) => n === 21),
+          Stream.runDrain,
+          Effect.fork
+        )
+        // Once the first state is seen, every later write must reach the stream.
+        yield* Deferred.await(started)
+        for (let i = 0; i < 10; i++) {
+          yield* store.update(increment)
+          yield* other.update(increment)
+        }
+        yield* Fiber.join(consumer)
+        expect(seen[0]).toBe(1)
+        expect(seen.at(-1)).toBe(21)
+        // Never backwards, never the same state twice in a row.
+        for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeGreaterThan(seen[i - 1]!)
+      }))
+
+    it.scoped("changes: a slow consumer is handed the latest state, not a backlog; a write of nothing emits nothing", () =>
+      Effect.gen(function*() {
+        const { store } = yield* setupStore
+        const pull = yield* Stream.toPull(Stream.map(store.changes, counter))
+        expect(Chunk.toReadonlyArray(yield* pull)).toEqual([0])
+        for (let i = 0; i < 50; i++) yield* store.update(increment)
+        yield* store.update((state) => state)
+        const after: Array<number> = []
+        while (after.at(-1) !== 50) after.push(...Chunk.toReadonlyArray(yield* pull))
+        // At most what the stream's stages hold while it is not pulled, then the latest.
+        expect(after.length).toBeLessThan(5)
+        for (let i = 1; i < after.length; i++) expect(after[i]!).toBeGreaterThan(after[i - 1]!)
+      }))
+
+    it.scoped("changes: interrupting the consumer ends the stream; the store goes on", () =>
+      Effect.gen(function*() {
+        const { store } = yield* setupStore
+        const started = yield* Deferred.make<void>()
+        const consumer = yield* store.changes.pipe(
+          Stream.tap(() => Deferred.succeed(started, undefined)),
+          Stream.runDrain,
+          Effect.fork
+        )
+        yield* Deferred.await(started)
+        expect(Exit.isInterrupted(yield* Fiber.interrupt(consumer))).toBe(true)
+        yield* store.update(increment)
+        expect(counter(yield* store.load)).toBe(1)
+        // A new subscription starts from the state now.
+        const [first] = yield* Stream.runCollect(Stream.take(store.changes, 1))
+        expect(counter(first!)).toBe(1)
       }))
   })
