@@ -29,7 +29,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import * as internal from "./internal/storePg.js"
-import type { StateIoError } from "./StateError.js"
+import { StateIoError } from "./StateError.js"
 import * as Store from "./Store.js"
 
 /**
@@ -81,7 +81,8 @@ export const layer = (options?: Options): Layer.Layer<Store.StateStore, StateIoE
 /**
  * The PostgreSQL store at `url` (`postgres://user:password@host:port/db`),
  * with a connection pool of its own, closed with the layer. Fails with
- * `SqlError` when the pool cannot be created, `StateIoError` as `layer`.
+ * `StateIoError` when the server cannot be reached within `retry`, or as
+ * `layer`. The URL's password never appears in errors.
  *
  * @since 0.3.0
  * @category layers
@@ -89,8 +90,21 @@ export const layer = (options?: Options): Layer.Layer<Store.StateStore, StateIoE
 export const layerUrl = (
   url: string,
   options?: Options & { readonly client?: Omit<PgClient.PgClientConfig, "url"> }
-): Layer.Layer<Store.StateStore | PgClient.PgClient | SqlClient, StateIoError | SqlError> =>
-  Layer.provideMerge(layer(options), PgClient.layer({ ...options?.client, url: Redacted.make(url) }))
+): Layer.Layer<Store.StateStore | PgClient.PgClient | SqlClient, StateIoError> => {
+  const config = { ...options?.client, url: Redacted.make(url) }
+  const client = PgClient.layer(config).pipe(
+    Layer.mapError((error: SqlError) =>
+      new StateIoError({
+        operation: "connect",
+        path: internal.describeConfig(config),
+        reason: error.cause instanceof Error ? error.cause.message : error.message,
+        cause: error
+      })
+    ),
+    Layer.retry(options?.retry ?? internal.defaultRetry)
+  )
+  return Layer.provideMerge(layer(options), client)
+}
 
 /**
  * The notification channel every update `NOTIFY`s, with the new version as

@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Lock from "../Lock.js"
@@ -211,7 +212,7 @@ const apply = (
 export const describeConfig = (config: PgClient.PgClientConfig): string => {
   if (config.url !== undefined) {
     try {
-      const url = new URL(String((config.url as any).value ?? ""))
+      const url = new URL(Redacted.value(config.url))
       url.password = ""
       return url.toString()
     } catch {
