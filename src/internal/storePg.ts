@@ -1,0 +1,355 @@
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { Connection } from "@effect/sql/SqlConnection"
+import type { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Lock from "../Lock.js"
+import type * as Schema from "../Schema.js"
+import { CorruptStateFile, LockTimeout, StateIoError } from "../StateError.js"
+import type { Backend, Change, Content } from "../Store.js"
+import * as codec from "./codec.js"
+import * as Format from "./format.js"
+
+/** See `StorePg.Options`. */
+export interface Options {
+  readonly lockTimeout?: Duration.DurationInput
+  readonly retry?: Schedule.Schedule<unknown, StateIoError>
+  readonly lockKey?: bigint
+}
+
+export const recordsTable = "incrementum_state_records"
+export const versionTable = "incrementum_state_version"
+export const migrationsTable = "incrementum_state_migrations"
+export const channel = "incrementum_state"
+/** "incr" in ASCII: the advisory lock every writer of this database's state takes. */
+export const defaultLockKey = 0x696e6372n
+/** The row holding the state's own unknown top-level fields. */
+const topKind = "$"
+
+type MapName = (typeof Format.maps)[number]["name"]
+const mapNames: ReadonlyArray<MapName> = Format.maps.map((m) => m.name)
+const mapKeyOf: Record<string, string> = Object.fromEntries(Format.maps.map((m) => [m.name, m.key]))
+
+/** Connection errors are retried by this policy unless the caller sets one. */
+export const defaultRetry: Schedule.Schedule<unknown, StateIoError> = Schedule.intersect(
+  Schedule.exponential(Duration.millis(50)),
+  Schedule.recurs(3)
+)
+
+const lockNotAvailable = "55P03"
+
+const sqlCode = (error: SqlError): string | undefined => {
+  const cause = error.cause
+  return typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
+}
+
+const ioError = (operation: string, path: string) => (error: SqlError) =>
+  new StateIoError({
+    operation,
+    path,
+    reason: error.cause instanceof Error ? error.cause.message : error.message,
+    cause: error
+  })
+
+/** The schema: one row per record (a deleted record stays as a tombstone, so readers can catch up by version). */
+const migrations = Migrator.fromRecord({
+  "1_records": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE ${sql(versionTable)} (id int PRIMARY KEY CHECK (id = 1), version bigint NOT NULL)`
+    yield* sql`INSERT INTO ${sql(versionTable)} (id, version) VALUES (1, 0)`
+    yield* sql`CREATE TABLE ${sql(recordsTable)} (
+      kind text NOT NULL,
+      key text NOT NULL,
+      body bytea,
+      version bigint NOT NULL,
+      PRIMARY KEY (kind, key)
+    )`
+    yield* sql`CREATE INDEX ${sql(recordsTable + "_version")} ON ${sql(recordsTable)} (version)`
+  })
+})
+
+/**
+ * Creates or upgrades the schema. Concurrent callers (several processes
+ * starting at once) take turns on a session advisory lock held on a
+ * connection of its own: the Migrator cannot run inside a transaction of
+ * ours, as its probe for the migrations table is an expected error.
+ */
+export const migrate = (lockKey: bigint) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const conn = yield* sql.reserve
+    const q = <A>(statement: Statement.Statement<A>) =>
+      Effect.provideService(statement, SqlClient.TransactionConnection, [conn, 1] as const)
+    yield* Effect.acquireRelease(
+      q(sql`SELECT pg_advisory_lock(${lockKey + 1n})`),
+      () => Effect.ignore(q(sql`SELECT pg_advisory_unlock(${lockKey + 1n})`))
+    )
+    yield* Migrator.make({})({ loader: migrations, table: migrationsTable })
+  }).pipe(Effect.scoped)
+
+interface Tx {
+  readonly conn: Connection
+  done: boolean
+}
+
+/** The transaction `exclusive` opened, for the `replace` inside it. */
+const currentTx = FiberRef.unsafeMake<Tx | undefined>(undefined)
+
+interface Row {
+  readonly version: string
+  readonly kind: string | null
+  readonly key: string | null
+  readonly body: Uint8Array | null
+}
+
+interface Cached {
+  readonly version: bigint
+  readonly state: Schema.State
+}
+
+/** One record's bytes: the Go tool's encoding of a state holding only that record. */
+const encodeRecord = (name: MapName, key: string, record: unknown): Buffer =>
+  codec.encodeBytes({ ...codec.emptyState, [name]: { [key]: record } } as Schema.State)
+
+const encodeTop = (state: Schema.State): Buffer =>
+  codec.encodeBytes(
+    state.unknownFields === undefined ? codec.emptyState : { ...codec.emptyState, unknownFields: state.unknownFields }
+  )
+
+/** The records of `change` that differ (by identity: the store keeps unchanged records the same objects). */
+export const changedRows = (change: Change) => {
+  const rows: Array<{ kind: string; key: string; body: Buffer | null }> = []
+  const previous = change.previous.state
+  const next = change.next.state
+  for (const name of mapNames) {
+    const before = previous[name] as Record<string, unknown>
+    const after = next[name] as Record<string, unknown>
+    if (before === after) continue
+    for (const key in after) {
+      const record = after[key]
+      if (before[key] !== record) rows.push({ kind: name, key, body: encodeRecord(name, key, record) })
+    }
+    for (const key in before) {
+      if (!(key in after)) rows.push({ kind: name, key, body: null })
+    }
+  }
+  if (previous.unknownFields !== next.unknownFields) rows.push({ kind: topKind, key: "", body: encodeTop(next) })
+  return rows
+}
+
+const emptyMap = (): Record<string, unknown> => Object.create(null)
+
+/** `base` with the rows read applied; `undefined` when no row changes it. */
+const apply = (
+  base: Schema.State,
+  rows: ReadonlyArray<Row>,
+  path: string
+): Either.Either<Schema.State, CorruptStateFile> => {
+  let top: Schema.State | undefined
+  const maps = new Map<MapName, Record<string, unknown>>()
+  for (const row of rows) {
+    if (row.kind === null || row.key === null) continue
+    if (row.kind === topKind) {
+      if (row.body === null) continue
+      const decoded = codec.decode(row.body, path)
+      if (Either.isLeft(decoded)) return Either.left(decoded.left)
+      top = decoded.right.state
+      continue
+    }
+    const name = row.kind as MapName
+    if (!mapNames.includes(name)) {
+      return Either.left(
+        new CorruptStateFile({ path, jsonPath: "$", expected: "a record kind", found: JSON.stringify(row.kind) })
+      )
+    }
+    let map = maps.get(name)
+    if (map === undefined) {
+      map = emptyMap()
+      Object.assign(map, base[name])
+      maps.set(name, map)
+    }
+    if (row.body === null) {
+      delete map[row.key]
+      continue
+    }
+    const decoded = codec.decode(row.body, path)
+    if (Either.isLeft(decoded)) return Either.left(decoded.left)
+    const record = (decoded.right.state[name] as Record<string, unknown>)[row.key]
+    if (record === undefined) {
+      return Either.left(
+        new CorruptStateFile({
+          path,
+          jsonPath: `${mapKeyOf[name]}[${JSON.stringify(row.key)}]`,
+          expected: "the record stored under this key",
+          found: "another key"
+        })
+      )
+    }
+    map[row.key] = record
+  }
+  let state: Schema.State = base
+  if (top !== undefined) {
+    const { unknownFields: _, ...rest } = base
+    state = top.unknownFields === undefined ? rest : { ...rest, unknownFields: top.unknownFields }
+  }
+  if (maps.size > 0) state = { ...state, ...Object.fromEntries(maps) }
+  return Either.right(state)
+}
+
+/** A connection URL without its password, for error messages. */
+export const describeConfig = (config: PgClient.PgClientConfig): string => {
+  if (config.url !== undefined) {
+    try {
+      const url = new URL(Redacted.value(config.url))
+      url.password = ""
+      return url.toString()
+    } catch {
+      return "postgres"
+    }
+  }
+  return `postgres://${config.host ?? "localhost"}:${config.port ?? 5432}/${config.database ?? ""}`
+}
+
+/**
+ * The PostgreSQL backend: see `StorePg`. The version row's counter is the
+ * stamp; the backend keeps the last state it read or wrote, so a read
+ * fetches only the rows whose version is newer.
+ */
+export const make = (options: Options = {}) =>
+  Effect.gen(function*() {
+    const sql = yield* PgClient.PgClient
+    const path = describeConfig(sql.config)
+    const lockKey = options.lockKey ?? defaultLockKey
+    const timeout = Duration.decode(options.lockTimeout ?? Lock.defaultTimeout)
+    const retry = options.retry ?? defaultRetry
+    const slice = Math.max(1, Math.min(200, Math.ceil(Duration.toMillis(timeout))))
+    let cache: Cached = { version: 0n, state: codec.emptyState }
+
+    yield* migrate(lockKey).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.mapError((error) =>
+        new StateIoError({ operation: "migrate", path, reason: String(error.message), cause: error })
+      ),
+      Effect.retry(retry)
+    )
+
+    const on = (conn: Connection) => <A>(statement: Statement.Statement<A>) =>
+      Effect.provideService(statement, SqlClient.TransactionConnection, [conn, 1] as const)
+
+    const runIn = <A>(tx: Tx | undefined, statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
+      tx === undefined ? statement : on(tx.conn)(statement)
+
+    const read: Backend["read"] = (known) =>
+      Effect.suspend(() => readSince(known))
+
+    const readSince = (known: string | undefined): Effect.Effect<Content | undefined, StateIoError | CorruptStateFile> =>
+      Effect.gen(function*() {
+        const base = cache
+        // Inside `exclusive`, on its connection: in its transaction, and not waiting for a pool whose other
+        // connections may all be waiting for the lock this transaction holds.
+        const tx = yield* FiberRef.get(currentTx)
+        const rows = yield* runIn(tx, sql<Row>`
+          SELECT v.version::text AS version, r.kind, r.key, r.body
+          FROM ${sql(versionTable)} v
+          LEFT JOIN ${sql(recordsTable)} r ON r.version > ${base.version.toString()}::bigint
+          WHERE v.id = 1`).pipe(Effect.mapError(ioError("read", path)), Effect.retry(retry))
+        const first = rows[0]
+        if (first === undefined) {
+          return yield* new CorruptStateFile({ path, jsonPath: "$", expected: "a version row", found: "none" })
+        }
+        const version = BigInt(first.version)
+        if (version < base.version) {
+          // The database was emptied and refilled behind us: start again from nothing.
+          cache = { version: 0n, state: codec.emptyState }
+          return yield* readSince(known)
+        }
+        if (version === 0n) return known === "0" ? undefined : { _tag: "Absent", stamp: "0" } as const
+        let state = base.state
+        if (version !== base.version) {
+          state = yield* apply(base.state, rows, path)
+          if (version > cache.version) cache = { version, state }
+        }
+        return first.version === known ? undefined : { _tag: "Decoded", stamp: first.version, state } as const
+      })
+
+    /** Opens the transaction and takes the lock, in a scope of its own that is closed if this fails. */
+    const begin = Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const opened = yield* Effect.gen(function*() {
+        // Uninterruptible: @effect/sql-pg 0.53 leaks the pool client when `reserve` is interrupted while
+        // the pool is connecting (the client arrives after the interruption and is never released).
+        const conn = yield* Effect.uninterruptible(sql.reserve)
+        const tx: Tx = { conn, done: false }
+        const q = on(conn)
+        yield* Effect.addFinalizer(() => tx.done ? Effect.void : Effect.ignore(q(sql`ROLLBACK`)))
+        yield* q(sql`BEGIN`)
+        yield* q(sql`SELECT set_config('lock_timeout', ${`${slice}ms`}, true)`)
+        return tx
+      }).pipe(Scope.extend(scope), Effect.mapError(ioError("begin", path)), Effect.onError(() => Scope.close(scope, Exit.void)))
+      return { tx: opened, scope }
+    }).pipe(Effect.retry(retry))
+
+    const exclusive: Backend["exclusive"] = <A, E, R>(body: Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(
+        Effect.interruptible(Effect.gen(function*() {
+          const opened = yield* begin
+          const start = yield* Clock.currentTimeMillis
+          const q = on(opened.tx.conn)
+          // The server waits at most `slice` at a time, so that an interrupted wait whose cancel request
+          // missed its query still frees the connection (and our ROLLBACK) within `slice`.
+          const attempt: Effect.Effect<void, LockTimeout | StateIoError> = Effect.gen(function*() {
+            yield* q(sql`SAVEPOINT lock_wait`)
+            const locked = yield* Effect.either(q(sql`SELECT pg_advisory_xact_lock(${lockKey})`))
+            if (Either.isRight(locked)) return
+            if (sqlCode(locked.left) !== lockNotAvailable) return yield* Effect.fail(locked.left)
+            yield* q(sql`ROLLBACK TO SAVEPOINT lock_wait`)
+            const waited = (yield* Clock.currentTimeMillis) - start
+            if (waited >= Duration.toMillis(timeout)) return yield* new LockTimeout({ path, waitedMillis: waited })
+            return yield* attempt
+          }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(ioError("lock", path)(error))))
+          yield* attempt.pipe(Effect.onError(() => Scope.close(opened.scope, Exit.void)))
+          return opened
+        })),
+        ({ tx }) => Effect.locally(body, currentTx, tx),
+        ({ scope }) => Scope.close(scope, Exit.void)
+      )
+
+    const replace: Backend["replace"] = (change) =>
+      Effect.gen(function*() {
+        const tx = yield* FiberRef.get(currentTx)
+        if (tx === undefined) return yield* Effect.dieMessage("StorePg: replace outside exclusive")
+        const q = on(tx.conn)
+        const [bumped] = yield* q(sql<{ version: string }>`
+          UPDATE ${sql(versionTable)} SET version = version + 1 WHERE id = 1 RETURNING version::text AS version`)
+        const version = bumped!.version
+        const rows = changedRows(change)
+        // A statement has at most 65 535 parameters.
+        for (let i = 0; i < rows.length; i += 10_000) {
+          const chunk = rows.slice(i, i + 10_000).map((row) => ({ ...row, version }))
+          yield* q(sql`
+            INSERT INTO ${sql(recordsTable)} ${sql.insert(chunk)}
+            ON CONFLICT (kind, key) DO UPDATE SET body = EXCLUDED.body, version = EXCLUDED.version`)
+        }
+        yield* q(sql`SELECT pg_notify(${channel}, ${version})`)
+        yield* q(sql`COMMIT`)
+        tx.done = true
+        const v = BigInt(version)
+        if (v > cache.version) cache = { version: v, state: change.next.state }
+        return version
+      }).pipe(Effect.mapError(ioError("write", path)))
+
+    const backend: Backend = { path, read, exclusive, replace }
+    return backend
+  })

@@ -1,0 +1,65 @@
+/**
+ * The PostgreSQL store on a real server (see StorePgServer.ts): the shared
+ * contract, then what only a database can show.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Schema from "../src/Schema.js"
+import * as Store from "../src/Store.js"
+import * as Layer from "effect/Layer"
+import * as StorePg from "../src/StorePg.js"
+import { stateStoreContract } from "./contract/StateStoreContract.js"
+import { clientLayer, freshDatabase } from "./StorePgServer.js"
+
+const pgBackend = Effect.gen(function*() {
+  const url = yield* freshDatabase
+  const ctx = yield* Layer.build(clientLayer(url))
+  return yield* StorePg.makeBackend().pipe(Effect.provide(ctx))
+}).pipe(Effect.orDie)
+
+stateStoreContract("PostgreSQL backend", pgBackend)
+
+describe("StorePg connections", () => {
+  it.live("a server that refuses connections is a typed StateIoError after the caller's retries, without the password", () =>
+    Effect.gen(function*() {
+      let attempts = 0
+      const layer = StorePg.layerUrl("postgres://someone:secret@127.0.0.1:1/none", {
+        retry: Schedule.recurs(2).pipe(Schedule.tapInput(() => Effect.sync(() => attempts++)))
+      })
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(layer)))
+      expect(error._tag).toBe("StateIoError")
+      expect(error.message).not.toContain("secret")
+      expect(attempts).toBe(3)
+    }))
+})
+
+describe("StorePg storage", () => {
+  const golden = fs.readFileSync(path.join(import.meta.dirname, "fixtures", "golden", "full_realistic.input.json"))
+  const goldenState = Schema.decodeEither(golden).pipe((e) => e._tag === "Right" ? e.right : expect.fail("golden fixture"))
+
+  it.scoped("a state saved by one store reads back in another as the Go tool's exact bytes, and an update writes only the record it changed", () =>
+    Effect.gen(function*() {
+      const url = yield* freshDatabase
+      const ctx = yield* Layer.build(StorePg.layerUrl(url))
+      const writer = yield* Effect.provide(Store.StateStore, ctx)
+      yield* writer.save(goldenState)
+      const other = yield* Effect.provide(Store.StateStore, yield* Layer.build(StorePg.layerUrl(url)))
+      const loaded = yield* other.load
+      expect(Schema.encode(loaded)).toBe(Schema.encode(goldenState))
+      const sql = yield* Effect.provide(SqlClient.SqlClient, ctx)
+      const [before] = yield* sql<{ rows: string }>`SELECT count(*)::text AS rows FROM incrementum_state_records`
+      const repo = Object.keys(loaded.repos)[0]!
+      yield* other.update((s) => ({ ...s, repos: { ...s.repos, [repo]: { sourcePath: "/moved" } } }))
+      const changed = yield* sql<{ kind: string; key: string }>`
+        SELECT kind, key FROM incrementum_state_records
+        WHERE version = (SELECT version FROM incrementum_state_version WHERE id = 1)`
+      expect(changed).toEqual([{ kind: "repos", key: repo }])
+      const [after] = yield* sql<{ rows: string }>`SELECT count(*)::text AS rows FROM incrementum_state_records`
+      expect(after).toEqual(before)
+      expect((yield* writer.load).repos[repo]).toEqual({ sourcePath: "/moved" })
+    }))
+})
