@@ -1,5 +1,6 @@
 /**
- * The README is the first thing a user runs: its install line comes first, every `ts` block
+ * The README is the first thing a user runs: it starts with this repository's two commands
+ * (run the example, run the tests), then the install line for an app; every `ts` block
  * type-checks (strict, as this repository is, against src/ as `@incrementum/state`), and the
  * ids its snippets look up exist in examples/state, which they are written against.
  */
@@ -15,12 +16,13 @@ const readme = fs.readFileSync(path.join(root, "README.md"), "utf8")
 const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!)
 
 describe("README.md", () => {
-  it("starts with the one command that installs the library into an app, effect 3 named", () => {
-    const firstBlock = /```sh\n([^\n]*)\n/.exec(readme)?.[1]
-    expect(firstBlock).toBe(
+  it("starts with the repository's two commands, then the one that installs the library into an app, effect 3 named", () => {
+    const shBlocks = [...readme.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]!.trim().split("\n"))
+    expect(shBlocks[0]!.map((line) => line.split("#")[0]!.trim())).toEqual(["npm install && npm start", "npm test"])
+    expect(shBlocks[1]).toEqual([
       "npm install @incrementum/state effect@^3.22 @effect/platform@^0.97 @effect/platform-node@^0.108"
-    )
-    expect(readme.indexOf(firstBlock!)).toBeLessThan(200)
+    ])
+    expect(readme.indexOf(shBlocks[1]![0]!)).toBeLessThan(600)
     expect(readme).toMatch(/effect 4\s+is not supported/)
     const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"))
     const optional = Object.keys(pkg.peerDependenciesMeta ?? {}).filter((name) => pkg.peerDependenciesMeta[name].optional)
