@@ -239,7 +239,9 @@ export const makeMemoryBackend: (initial?: Schema.State) => Effect.Effect<Backen
  * - `watch`: how `changes` learns of other processes' writes: `mode`
  *   `"watch"` (default) watches the state directory and polls where it
  *   cannot be watched (missing, or a network file system); `"poll"` only
- *   polls. `pollInterval` is how often polling looks (default 1 second).
+ *   polls. `pollInterval` is how often polling looks (default 1 second);
+ *   a watched directory is also checked that often (one `stat`), so one
+ *   removed or renamed away and made again is watched again within it.
  *
  * @since 0.1.0
  * @category models

@@ -129,6 +129,30 @@ describe("changes across processes", () => {
   }, 120_000)
 })
 
+describe("changes when the state directory is replaced", () => {
+  for (const how of ["renamed away", "removed"] as const) {
+    it.live(`a state directory ${how} and made again: its next state still arrives`, () => {
+      const dir = tempDir()
+      return Effect.gen(function*() {
+        const store = yield* Store.StateStore
+        const seen = yield* countersUntil(
+          store,
+          1,
+          Effect.sync(() => {
+            // The watch was on the directory that is now gone; only the name is the same.
+            if (how === "renamed away") fs.renameSync(dir, `${dir}.old`)
+            else fs.rmSync(dir, { recursive: true })
+            fs.mkdirSync(dir)
+            renameIn(dir, JSON.stringify({ counter: 1 }))
+            return 0
+          })
+        )
+        expect(seen).toEqual([0, 1])
+      }).pipe(Effect.provide(layer(dir, { watch: { pollInterval: "10 millis" } })))
+    }, 120_000)
+  }
+})
+
 describe("changes and a corrupt file", () => {
   it.live("a corrupt file fails the stream with CorruptStateFile, keeps the file, and Stream.retry resumes once it is good", () => {
     const dir = tempDir()

@@ -5,6 +5,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
 
 /** How the file backend learns the state file may have changed (see `Store.Options`). */
 export interface WatchOptions {
@@ -16,6 +17,20 @@ export interface WatchOptions {
 
 /** One second: a stat a second is about nothing, and a person waiting on a dashboard hardly notices it. */
 export const defaultPollInterval = Duration.seconds(1)
+
+/**
+ * The directory's identity: a name made again is another directory, whose
+ * changes the old watch never sees. Its birth time too, as a directory
+ * removed and made again often gets the freed inode number back.
+ */
+const identity = (dir: string): string | undefined => {
+  try {
+    const stat = NodeFs.statSync(dir, { bigint: true })
+    return `${stat.dev}:${stat.ino}:${stat.birthtimeNs}`
+  } catch {
+    return undefined
+  }
+}
 
 /**
  * Hints that `file` in `dir` may have changed, as a stream of `void`; the
@@ -32,9 +47,16 @@ export const defaultPollInterval = Duration.seconds(1)
  *
  * Writers rename into the directory, which the directory's watch sees. A
  * hint for any other name (the writers' temp files) is ignored. Hints
- * coalesce in a one-slot sliding queue: a burst is one read. Where the
- * directory cannot be watched, or the watch fails later (the directory
- * removed), polling at `pollInterval` takes over.
+ * coalesce in a one-slot sliding queue: a burst is one read.
+ *
+ * A watch follows an inode, not a name, and Linux says nothing when the
+ * watched directory is removed or renamed away: a state directory made
+ * again would be silent forever (Node reports a removal only as an event
+ * naming the directory itself). So every `pollInterval` the directory's
+ * identity is checked (one `stat`); when it is gone, changed, or its watch
+ * failed, that is a hint, and a new watch is tried. Where none can be
+ * established (the directory missing, or a file system without
+ * notifications) every check is a hint: polling.
  */
 export const hints = (
   dir: string,
@@ -42,28 +64,40 @@ export const hints = (
   options?: WatchOptions
 ): Effect.Effect<Stream.Stream<void>, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const poll = Stream.fromSchedule(Schedule.spaced(options?.pollInterval ?? defaultPollInterval)).pipe(Stream.as<void>(undefined))
-    if (options?.mode === "poll") return poll
-    const queue = yield* Effect.acquireRelease(Queue.sliding<boolean>(1), Queue.shutdown)
-    const watcher = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        try {
-          const watcher = NodeFs.watch(dir, { persistent: true }, (_event, name) => {
-            if (name === null || name === file) queue.unsafeOffer(true)
+    const every = Schedule.spaced(options?.pollInterval ?? defaultPollInterval)
+    if (options?.mode === "poll") return Stream.fromSchedule(every).pipe(Stream.as<void>(undefined))
+    const queue = yield* Effect.acquireRelease(Queue.sliding<void>(1), Queue.shutdown)
+    const self = NodePath.basename(dir)
+    const establish = () => {
+      const watched = identity(dir)
+      if (watched === undefined) return undefined
+      try {
+        const watch = {
+          identity: watched,
+          failed: false,
+          watcher: NodeFs.watch(dir, { persistent: true }, (_event, name) => {
+            // Node names the directory itself when it is removed; the watch is then dead.
+            if (name === self) watch.failed = true
+            if (name === null || name === file || name === self) queue.unsafeOffer(undefined)
           })
-          // The watch is gone (say the directory was removed): say so once, and let polling take over.
-          watcher.on("error", () => queue.unsafeOffer(false))
-          return watcher
-        } catch {
-          return undefined
         }
-      }),
-      (watcher) => Effect.sync(() => watcher?.close())
-    )
-    if (watcher === undefined) return poll
-    return Stream.fromQueue(queue).pipe(
-      Stream.takeUntil((alive) => !alive),
-      Stream.as<void>(undefined),
-      Stream.concat(poll)
-    )
+        watch.watcher.on("error", () => {
+          watch.failed = true
+          queue.unsafeOffer(undefined)
+        })
+        return watch
+      } catch {
+        return undefined
+      }
+    }
+    let current = establish()
+    yield* Effect.addFinalizer(() => Effect.sync(() => current?.watcher.close()))
+    const check = Effect.sync(() => {
+      if (current !== undefined && !current.failed && identity(dir) === current.identity) return
+      current?.watcher.close()
+      current = establish()
+      queue.unsafeOffer(undefined)
+    })
+    yield* Effect.forkScoped(Effect.repeat(check, every))
+    return Stream.fromQueue(queue)
   })
