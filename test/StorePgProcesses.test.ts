@@ -1,7 +1,8 @@
 /**
  * The PostgreSQL store shared by real processes (the built dist/, as a user
  * runs it): concurrent writers lose nothing, a writer SIGKILLed mid-update
- * loses nothing acknowledged and blocks no one, and a lock held too long is a
+ * (or inside its transaction, holding the lock) loses nothing acknowledged
+ * and blocks no one, and a lock held too long is a
  * typed LockTimeout.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -48,6 +49,22 @@ describe("StorePg across processes", () => {
       const next = new Lines(process.execPath, [worker, url, "1"])
       expect(await next.closed).toEqual({ code: 0, signal: null })
       expect(next.acks()).toEqual([stored + 1])
+    }
+  })
+
+  it("a writer SIGKILLed inside its transaction (the lock held) commits nothing, and the next writer is not blocked", async () => {
+    const url = await newDatabase()
+    for (let round = 0; round < (soak ? 10 : 2); round++) {
+      const victim = new Lines(process.execPath, [worker, url, "1", "hold"])
+      await victim.waitFor((line) => line.startsWith("holding "), 60_000)
+      const acked = Math.max(...victim.acks())
+      victim.child.kill("SIGKILL")
+      await victim.closed
+      // The server sees the connection close, rolls the transaction back and frees the lock.
+      expect(await loadCounter(url)).toBe(acked)
+      const next = new Lines(process.execPath, [worker, url, "1"])
+      expect(await next.closed).toEqual({ code: 0, signal: null })
+      expect(next.acks()).toEqual([acked + 1])
     }
   })
 
