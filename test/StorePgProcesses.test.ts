@@ -23,6 +23,8 @@ const loadCounter = (url: string) =>
 
 describe("StorePg across processes", () => {
   const rounds = soak ? 250 : 50
+  // Each kill round starts two Node processes (about 1.5 s each on a busy 2-core machine): room for the soak's.
+  const killTimeout = soak ? 300_000 : 60_000
   it(`4 processes x ${rounds} updates end with the exact count, every value acknowledged once`, async () => {
     const url = await newDatabase()
     const writers = Array.from({ length: 4 }, () => new Lines(process.execPath, [worker, url, String(rounds)]))
@@ -50,7 +52,7 @@ describe("StorePg across processes", () => {
       expect(await next.closed).toEqual({ code: 0, signal: null })
       expect(next.acks()).toEqual([stored + 1])
     }
-  })
+  }, killTimeout)
 
   it("a writer SIGKILLed inside its transaction (the lock held) commits nothing, and the next writer is not blocked", async () => {
     const url = await newDatabase()
@@ -66,7 +68,7 @@ describe("StorePg across processes", () => {
       expect(await next.closed).toEqual({ code: 0, signal: null })
       expect(next.acks()).toEqual([acked + 1])
     }
-  })
+  }, killTimeout)
 
   it.live("an update waiting longer than lockTimeout for the lock fails with LockTimeout, writing nothing", () =>
     Effect.gen(function*() {
