@@ -3,10 +3,12 @@
  * (see `ownServer`): while the server is down every operation fails with a
  * typed `StateIoError` (never a raw SqlError, never a hang); once it is back
  * the next update succeeds, nothing acknowledged is lost, and `changes`
- * re-syncs without having failed.
+ * re-syncs without having failed (or, with a retry too short for the
+ * restart, fails with `StateIoError` rather than going silent).
  */
 import { expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -52,6 +54,16 @@ it.live("a server restarted mid-run: typed errors while it is down, then the nex
       Stream.runForEach((state) => SubscriptionRef.set(seen, counter(state))),
       Effect.forkScoped
     )
+    // With the default retry, a watch gives up while the server is down: its stream fails, typed.
+    const impatient = yield* storeAt(server.url)
+    const impatientStarted = yield* Deferred.make<void>()
+    const impatientEnd = yield* impatient.changes.pipe(
+      Stream.tap(() => Deferred.succeed(impatientStarted, undefined)),
+      Stream.runDrain,
+      Effect.flip,
+      Effect.forkScoped
+    )
+    yield* Deferred.await(impatientStarted)
     const sees = (n: number) =>
       seen.changes.pipe(Stream.takeUntil((c) => c >= n), Stream.runDrain, within(`changes reaching ${n}`))
 
@@ -83,6 +95,7 @@ it.live("a server restarted mid-run: typed errors while it is down, then the nex
     // Down: a load fails too, typed.
     const loadDown = yield* Effect.flip(within("a load while down")(writer.load))
     expect(loadDown).toBeInstanceOf(StateIoError)
+    expect(yield* within("changes failing while down")(Fiber.join(impatientEnd))).toBeInstanceOf(StateIoError)
     yield* Ref.get(errors).pipe(
       Effect.repeat({ until: (all) => all.length >= 3, schedule: Schedule.spaced("20 millis") }),
       within("failed updates while down")
