@@ -248,7 +248,10 @@ export const describeConfig = (config: PgClient.PgClientConfig): string => {
 const listenClientConfig = (config: PgClient.PgClientConfig): Pg.ClientConfig => {
   const settings: Pg.ClientConfig = {
     application_name: listenApplicationName,
+    // A connection dropped without a word (a NAT, a failover) is found by TCP keepalive only: start probing
+    // after 10 s idle rather than the system's two hours (Linux then gives up after its 9 probes 75 s apart).
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     connectionTimeoutMillis: Duration.toMillis(config.connectTimeout ?? defaultConnectTimeout)
   }
   if (config.url !== undefined) settings.connectionString = Redacted.value(config.url)
