@@ -10,6 +10,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
@@ -300,7 +301,7 @@ export const listen = (
       new StateIoError({ operation: "listen", path, reason: cause instanceof Error ? cause.message : String(cause), cause })
 
     /** A connection that LISTENs, in the scope; the Deferred completes when the connection is gone. */
-    const connect = Effect.gen(function*() {
+    const connectOnce = Effect.gen(function*() {
       const lost = yield* Deferred.make<void>()
       const client = yield* Effect.acquireRelease(
         Effect.sync(() => {
@@ -323,6 +324,14 @@ export const listen = (
         catch: failed
       }).pipe(Effect.timeoutFail({ duration: timeout, onTimeout: () => failed(new Error("connection timed out")) }))
       return lost
+    })
+    /** `connectOnce` on the `retry` schedule, each attempt in a scope of its own: a failed one's client is ended at once. */
+    const connect = Effect.gen(function*() {
+      const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+      return yield* connectOnce.pipe(
+        Scope.extend(scope),
+        Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+      )
     }).pipe(Effect.retry(retry))
 
     const established = yield* Deferred.make<void, StateIoError>()
@@ -361,6 +370,8 @@ export const make = (options: Options = {}) =>
     const slice = Math.max(1, Math.min(200, Math.ceil(Duration.toMillis(timeout))))
     const tombstoneVersions = BigInt(Math.max(0, Math.floor(options.tombstoneVersions ?? defaultTombstoneVersions)))
     let cache: Cached = { version: 0n, state: codec.emptyState }
+    /** Set from just before a COMMIT of ours until its state is in `cache`. */
+    let committing: Deferred.Deferred<void> | undefined
 
     yield* migrate(lockKey).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
@@ -404,8 +415,16 @@ export const make = (options: Options = {}) =>
         if (version === 0n) return known === "0" ? undefined : { _tag: "Absent", stamp: "0" } as const
         let state = base.state
         if (version !== base.version) {
-          state = yield* apply(base.state, rows, path)
-          if (version > cache.version) cache = { version, state }
+          // This version may be this backend's own write, committed but not yet recorded: wait for it, so that
+          // the store is handed the very object it wrote (it tells states apart by identity), not an equal copy
+          // that `changes` would emit a second time.
+          if (committing !== undefined) yield* Deferred.await(committing)
+          if (cache.version === version) {
+            state = cache.state
+          } else {
+            state = yield* apply(base.state, rows, path)
+            if (version > cache.version) cache = { version, state }
+          }
         }
         return first.version === known ? undefined : { _tag: "Decoded", stamp: first.version, state } as const
       })
@@ -472,10 +491,19 @@ export const make = (options: Options = {}) =>
           yield* purge(q, BigInt(version) - tombstoneVersions)
         }
         yield* q(sql`SELECT pg_notify(${channel}, ${version})`)
-        yield* q(sql`COMMIT`)
-        tx.done = true
-        const v = BigInt(version)
-        if (v > cache.version) cache = { version: v, state: change.next.state }
+        const committed = yield* Deferred.make<void>()
+        committing = committed
+        yield* q(sql`COMMIT`).pipe(
+          Effect.tap(() => {
+            tx.done = true
+            const v = BigInt(version)
+            if (v > cache.version) cache = { version: v, state: change.next.state }
+          }),
+          Effect.ensuring(Effect.suspend(() => {
+            if (committing === committed) committing = undefined
+            return Deferred.succeed(committed, undefined)
+          }))
+        )
         return version
       }).pipe(Effect.mapError(ioError("write", path)))
 
