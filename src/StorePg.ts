@@ -69,7 +69,10 @@ export interface Options {
 /**
  * The PostgreSQL backend alone (see `Store.Backend`), for wrapping before
  * `Store.makeWith`. Creates or upgrades the schema first; fails with
- * `StateIoError` when the database cannot be reached within `retry`.
+ * `StateIoError` when the database cannot be reached within `retry`. Its
+ * `watch` LISTENs on a connection of its own per call, made from the
+ * `PgClient`'s configuration (its pool is not exposed), and fails with
+ * `StateIoError` when that connection cannot be opened within `retry`.
  *
  * @since 0.3.0
  * @category backend
