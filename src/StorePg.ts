@@ -7,12 +7,18 @@
  * that record's bytes exactly as the Go tool writes them (the encoding of a
  * state holding only that record), a row for the state's unknown top-level
  * fields, and a version counter. A deleted record stays as a row without
- * bytes (a tombstone), so that a reader can catch up by version. Every
+ * bytes (a tombstone), so that a reader can catch up by version; the
+ * writes that delete purge the tombstones older than `tombstoneVersions`
+ * versions, and a reader further behind than the last purge reloads
+ * everything. Every
  * update is one transaction serialised by a transaction-level advisory
  * lock; it writes only the records that differ from the state it read,
  * bumps the version and `NOTIFY`s it on the channel `incrementum_state`.
  * A load reads only the rows changed since the version this process last
- * saw: one small query when nothing changed. The schema is created and
+ * saw: one small query when nothing changed. `changes` hears of other
+ * processes' writes by `LISTEN`ing on that channel, on a connection of its
+ * own per subscription (outside the pool); a lost connection is reopened on
+ * the `retry` schedule, and the state re-read once it listens again. The schema is created and
  * upgraded by `@effect/sql`'s Migrator (table `incrementum_state_migrations`).
  *
  * This module loads `pg`; import it only where the database is used (it is
@@ -38,11 +44,17 @@ import * as Store from "./Store.js"
  * - `lockTimeout`: how long an update waits for the database's advisory
  *   lock before failing with `LockTimeout` (default `Lock.defaultTimeout`).
  * - `retry`: the policy for retrying a refused or lost connection (reading,
- *   opening a transaction, creating the schema) before failing with
- *   `StateIoError`; default 3 retries, exponential from 50 ms. A write that
- *   failed is never retried: the caller decides.
+ *   opening a transaction, creating the schema, listening for `changes`)
+ *   before failing with `StateIoError`; default 3 retries, exponential from
+ *   50 ms. A write that failed is never retried: the caller decides. A
+ *   `changes` stream fails when its listening connection cannot be reopened
+ *   within `retry` (a server restart outlasts the default: give a longer
+ *   policy, or resume the stream with `Stream.retry`).
  * - `lockKey`: the advisory lock's key (and `lockKey + 1` for schema
  *   migration), if the default collides with another application's.
+ * - `tombstoneVersions`: how many versions the row of a deleted record is
+ *   kept (default 1000). A process whose last read is older than the
+ *   tombstones purged since reloads the whole state once.
  *
  * @since 0.3.0
  * @category models
@@ -51,12 +63,16 @@ export interface Options {
   readonly lockTimeout?: Duration.DurationInput
   readonly retry?: Schedule.Schedule<unknown, StateIoError>
   readonly lockKey?: bigint
+  readonly tombstoneVersions?: number
 }
 
 /**
  * The PostgreSQL backend alone (see `Store.Backend`), for wrapping before
  * `Store.makeWith`. Creates or upgrades the schema first; fails with
- * `StateIoError` when the database cannot be reached within `retry`.
+ * `StateIoError` when the database cannot be reached within `retry`. Its
+ * `watch` LISTENs on a connection of its own per call, made from the
+ * `PgClient`'s configuration (its pool is not exposed), and fails with
+ * `StateIoError` when that connection cannot be opened within `retry`.
  *
  * @since 0.3.0
  * @category backend

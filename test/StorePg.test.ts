@@ -21,8 +21,8 @@ const pgBackend = Effect.gen(function*() {
   return yield* StorePg.makeBackend().pipe(Effect.provide(ctx))
 }).pipe(Effect.orDie)
 
-// No Backend.watch yet (LISTEN/NOTIFY): `changes` reports this store's own writes only.
-stateStoreContract("PostgreSQL backend", pgBackend, { watches: false })
+// Backend.watch LISTENs: `changes` reports the other store's writes too.
+stateStoreContract("PostgreSQL backend", pgBackend, { watches: true })
 
 describe("StorePg connections", () => {
   it.live("a server that refuses connections is a typed StateIoError after the caller's retries, without the password", () =>

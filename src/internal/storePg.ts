@@ -4,15 +4,22 @@ import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Pg from "pg"
 import * as Lock from "../Lock.js"
 import type * as Schema from "../Schema.js"
 import { CorruptStateFile, LockTimeout, StateIoError } from "../StateError.js"
@@ -25,12 +32,20 @@ export interface Options {
   readonly lockTimeout?: Duration.DurationInput
   readonly retry?: Schedule.Schedule<unknown, StateIoError>
   readonly lockKey?: bigint
+  readonly tombstoneVersions?: number
 }
 
 export const recordsTable = "incrementum_state_records"
 export const versionTable = "incrementum_state_version"
 export const migrationsTable = "incrementum_state_migrations"
 export const channel = "incrementum_state"
+/**
+ * How many versions a deleted record's tombstone outlives its deletion: a
+ * reader further behind than that reloads everything (see `purge`).
+ */
+export const defaultTombstoneVersions = 1000
+/** The `application_name` of the connections that LISTEN, so that an operator (or a test) can find them. */
+export const listenApplicationName = "incrementum-state listen"
 /** "incr" in ASCII: the advisory lock every writer of this database's state takes. */
 export const defaultLockKey = 0x696e6372n
 /** The row holding the state's own unknown top-level fields. */
@@ -77,6 +92,13 @@ const migrations = Migrator.fromRecord({
       PRIMARY KEY (kind, key)
     )`
     yield* sql`CREATE INDEX ${sql(recordsTable + "_version")} ON ${sql(recordsTable)} (version)`
+  }),
+  // Tombstones are purged once older than `tombstoneVersions`; a reader that last saw a version at or below
+  // `purged_through` may have missed a deletion whose tombstone is gone, so it reloads everything.
+  "2_tombstone_purge": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE ${sql(versionTable)} ADD COLUMN purged_through bigint NOT NULL DEFAULT 0`
+    yield* sql`CREATE INDEX ${sql(recordsTable + "_tombstones")} ON ${sql(recordsTable)} (version) WHERE body IS NULL`
   })
 })
 
@@ -109,6 +131,7 @@ const currentTx = FiberRef.unsafeMake<Tx | undefined>(undefined)
 
 interface Row {
   readonly version: string
+  readonly purged: string
   readonly kind: string | null
   readonly key: string | null
   readonly body: Uint8Array | null
@@ -222,6 +245,116 @@ export const describeConfig = (config: PgClient.PgClientConfig): string => {
   return `postgres://${config.host ?? "localhost"}:${config.port ?? 5432}/${config.database ?? ""}`
 }
 
+/** The settings of `config` for a `pg.Client` of our own (the pool's are not exposed), keeping the connection alive. */
+const listenClientConfig = (config: PgClient.PgClientConfig): Pg.ClientConfig => {
+  const settings: Pg.ClientConfig = {
+    application_name: listenApplicationName,
+    // A connection dropped without a word (a NAT, a failover) is found by TCP keepalive only: start probing
+    // after 10 s idle rather than the system's two hours (Linux then gives up after its 9 probes 75 s apart).
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    connectionTimeoutMillis: Duration.toMillis(config.connectTimeout ?? defaultConnectTimeout)
+  }
+  if (config.url !== undefined) settings.connectionString = Redacted.value(config.url)
+  if (config.host !== undefined) settings.host = config.host
+  if (config.port !== undefined) settings.port = config.port
+  if (config.database !== undefined) settings.database = config.database
+  if (config.username !== undefined) settings.user = config.username
+  if (config.password !== undefined) settings.password = Redacted.value(config.password)
+  if (config.ssl !== undefined) settings.ssl = config.ssl
+  if (config.stream !== undefined) settings.stream = config.stream
+  return settings
+}
+
+/** As `PgClient`'s own: how long opening a connection (and its LISTEN) may take. */
+const defaultConnectTimeout = Duration.seconds(5)
+
+/**
+ * Hints that the state may have changed, from `LISTEN` on a connection of
+ * its own (see `Backend.watch`).
+ *
+ * Not `PgClient.listen` (@effect/sql-pg 0.53): its stream LISTENs only once
+ * it is run, too late to order against the store's first read (so a
+ * notification sent in between is lost, and a wait for one hangs); it
+ * ignores empty payloads; its connection is shared by every listener of the
+ * client, and it swallows that connection's errors, so a lost connection
+ * neither fails nor ends the stream: it goes silent for good. (Its
+ * `notify` fails outright: NOTIFY takes no bind parameter.)
+ *
+ * The LISTEN is in place before this effect returns. When the connection is
+ * lost (the server restarted, the connection terminated) it is opened again
+ * on the `retry` schedule and, once it LISTENs, one hint is emitted: the
+ * notifications sent meanwhile are lost, so the store re-reads. When `retry`
+ * gives up, the stream fails with `StateIoError`. Hints coalesce in a
+ * one-slot sliding queue: a burst is one read.
+ */
+export const listen = (
+  config: PgClient.PgClientConfig,
+  path: string,
+  retry: Schedule.Schedule<unknown, StateIoError>
+): Effect.Effect<Stream.Stream<void, StateIoError>, StateIoError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const hints = yield* Effect.acquireRelease(Queue.sliding<Either.Either<void, StateIoError>>(1), Queue.shutdown)
+    const hint = Either.right<void>(undefined)
+    const timeout = config.connectTimeout ?? defaultConnectTimeout
+    const failed = (cause: unknown) =>
+      new StateIoError({ operation: "listen", path, reason: cause instanceof Error ? cause.message : String(cause), cause })
+
+    /** A connection that LISTENs, in the scope; the Deferred completes when the connection is gone. */
+    const connectOnce = Effect.gen(function*() {
+      const lost = yield* Deferred.make<void>()
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const client = new Pg.Client(listenClientConfig(config))
+          client.on("notification", (message) => {
+            if (message.channel === channel) hints.unsafeOffer(hint)
+          })
+          // Attached for the client's whole life: an "error" without a listener would crash the process.
+          client.on("error", () => Deferred.unsafeDone(lost, Exit.void))
+          client.on("end", () => Deferred.unsafeDone(lost, Exit.void))
+          return client
+        }),
+        (client) => Effect.promise(() => client.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
+      )
+      yield* Effect.tryPromise({
+        try: async () => {
+          await client.connect()
+          await client.query(`LISTEN ${Pg.escapeIdentifier(channel)}`)
+        },
+        catch: failed
+      }).pipe(Effect.timeoutFail({ duration: timeout, onTimeout: () => failed(new Error("connection timed out")) }))
+      return lost
+    })
+    /** `connectOnce` on the `retry` schedule, each attempt in a scope of its own: a failed one's client is ended at once. */
+    const connect = Effect.gen(function*() {
+      const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+      return yield* connectOnce.pipe(
+        Scope.extend(scope),
+        Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+      )
+    }).pipe(Effect.retry(retry))
+
+    const established = yield* Deferred.make<void, StateIoError>()
+    const sessions = Effect.gen(function*() {
+      for (let first = true;; first = false) {
+        const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+          const lost = yield* connect
+          if (first) yield* Deferred.succeed(established, undefined)
+          else yield* Queue.offer(hints, hint)
+          yield* Deferred.await(lost)
+        })))
+        if (Exit.isFailure(exit)) {
+          if (first) return yield* Deferred.failCause(established, exit.cause)
+          const error = Cause.failureOption(exit.cause)
+          return yield* Queue.offer(hints, Either.left(Option.isSome(error) ? error.value : failed(Cause.squash(exit.cause))))
+        }
+      }
+    })
+    yield* Effect.forkScoped(sessions)
+    yield* Deferred.await(established)
+    return Stream.fromQueue(hints).pipe(Stream.mapEffect((next) => next))
+  })
+
 /**
  * The PostgreSQL backend: see `StorePg`. The version row's counter is the
  * stamp; the backend keeps the last state it read or wrote, so a read
@@ -235,7 +368,10 @@ export const make = (options: Options = {}) =>
     const timeout = Duration.decode(options.lockTimeout ?? Lock.defaultTimeout)
     const retry = options.retry ?? defaultRetry
     const slice = Math.max(1, Math.min(200, Math.ceil(Duration.toMillis(timeout))))
+    const tombstoneVersions = BigInt(Math.max(0, Math.floor(options.tombstoneVersions ?? defaultTombstoneVersions)))
     let cache: Cached = { version: 0n, state: codec.emptyState }
+    /** Set from just before a COMMIT of ours until its state is in `cache`. */
+    let committing: Deferred.Deferred<void> | undefined
 
     yield* migrate(lockKey).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
@@ -261,7 +397,7 @@ export const make = (options: Options = {}) =>
         // connections may all be waiting for the lock this transaction holds.
         const tx = yield* FiberRef.get(currentTx)
         const rows = yield* runIn(tx, sql<Row>`
-          SELECT v.version::text AS version, r.kind, r.key, r.body
+          SELECT v.version::text AS version, v.purged_through::text AS purged, r.kind, r.key, r.body
           FROM ${sql(versionTable)} v
           LEFT JOIN ${sql(recordsTable)} r ON r.version > ${base.version.toString()}::bigint
           WHERE v.id = 1`).pipe(Effect.mapError(ioError("read", path)), Effect.retry(retry))
@@ -270,16 +406,25 @@ export const make = (options: Options = {}) =>
           return yield* new CorruptStateFile({ path, jsonPath: "$", expected: "a version row", found: "none" })
         }
         const version = BigInt(first.version)
-        if (version < base.version) {
-          // The database was emptied and refilled behind us: start again from nothing.
+        // The database was emptied and refilled behind us, or tombstones newer than our version were purged
+        // (a deletion we have not seen may have left no row): start again from nothing.
+        if (version < base.version || (base.version > 0n && base.version < BigInt(first.purged))) {
           cache = { version: 0n, state: codec.emptyState }
           return yield* readSince(known)
         }
         if (version === 0n) return known === "0" ? undefined : { _tag: "Absent", stamp: "0" } as const
         let state = base.state
         if (version !== base.version) {
-          state = yield* apply(base.state, rows, path)
-          if (version > cache.version) cache = { version, state }
+          // This version may be this backend's own write, committed but not yet recorded: wait for it, so that
+          // the store is handed the very object it wrote (it tells states apart by identity), not an equal copy
+          // that `changes` would emit a second time.
+          if (committing !== undefined) yield* Deferred.await(committing)
+          if (cache.version === version) {
+            state = cache.state
+          } else {
+            state = yield* apply(base.state, rows, path)
+            if (version > cache.version) cache = { version, state }
+          }
         }
         return first.version === known ? undefined : { _tag: "Decoded", stamp: first.version, state } as const
       })
@@ -342,14 +487,43 @@ export const make = (options: Options = {}) =>
             INSERT INTO ${sql(recordsTable)} ${sql.insert(chunk)}
             ON CONFLICT (kind, key) DO UPDATE SET body = EXCLUDED.body, version = EXCLUDED.version`)
         }
+        if (rows.some((row) => row.body === null) && BigInt(version) > tombstoneVersions) {
+          yield* purge(q, BigInt(version) - tombstoneVersions)
+        }
         yield* q(sql`SELECT pg_notify(${channel}, ${version})`)
-        yield* q(sql`COMMIT`)
-        tx.done = true
-        const v = BigInt(version)
-        if (v > cache.version) cache = { version: v, state: change.next.state }
+        const committed = yield* Deferred.make<void>()
+        committing = committed
+        yield* q(sql`COMMIT`).pipe(
+          Effect.tap(() => {
+            tx.done = true
+            const v = BigInt(version)
+            if (v > cache.version) cache = { version: v, state: change.next.state }
+          }),
+          Effect.ensuring(Effect.suspend(() => {
+            if (committing === committed) committing = undefined
+            return Deferred.succeed(committed, undefined)
+          }))
+        )
         return version
       }).pipe(Effect.mapError(ioError("write", path)))
 
-    const backend: Backend = { path, read, exclusive, replace }
+    /**
+     * Deletes the tombstones at or below `through`, and records that it did
+     * (`purged_through`) so that a reader which last saw an older version
+     * reloads everything. Run by the writes that delete, so that the
+     * tombstones left are at most those of the last `tombstoneVersions`
+     * versions.
+     */
+    const purge = (q: ReturnType<typeof on>, through: bigint) =>
+      q(sql`
+        WITH purged AS (
+          DELETE FROM ${sql(recordsTable)} WHERE body IS NULL AND version <= ${through.toString()}::bigint RETURNING 1
+        )
+        UPDATE ${sql(versionTable)} SET purged_through = ${through.toString()}::bigint
+        WHERE id = 1 AND purged_through < ${through.toString()}::bigint AND EXISTS (SELECT 1 FROM purged)`)
+
+    const watch = listen(sql.config, path, retry)
+
+    const backend: Backend = { path, read, exclusive, replace, watch }
     return backend
   })
