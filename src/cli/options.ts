@@ -100,7 +100,7 @@ const postgresUrl = (text: string) => (isPostgresUrl(text) ? Option.some(text) :
 export const lockTimeout = checked(
   "lock-timeout",
   "SECONDS",
-  "how long to wait for state.lock before giving up, in seconds (default: 30)",
+  "how long to wait for the lock (state.lock, or with --url the database's) before giving up, in seconds (default: 30)",
   "a number of seconds, 0 or more",
   (text) => {
     const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN
