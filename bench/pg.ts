@@ -12,8 +12,8 @@
  *   for both stores, measured in one fresh process (`pg-worker.ts`).
  * - Contention: P = 1, 4 and 8 processes, each doing the same number of
  *   increments of one counter in a 10-job state, through the database
- *   (`pg-contention-worker.ts`) and through the file store
- *   (`contention-worker.ts`); updates/s over the span from the first start
+ *   and through the file store (`contention-worker.ts`, modes
+ *   "pg" and "store"); updates/s over the span from the first start
  *   to the last finish. The final count must be exact, or the run fails.
  *
  * Prints Markdown tables, then one JSON line with every figure.
@@ -24,7 +24,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { execFile, execFileSync } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -33,7 +33,7 @@ import * as Store from "../src/Store.js"
 import * as StorePg from "../src/StorePg.js"
 import { COUNTER_KEY, readCounter } from "./floor.js"
 import { generateStateText } from "./generate.js"
-import type { Figure } from "./measure.js"
+import { type Figure, fmt, lastJson, node, table } from "./measure.js"
 
 const here = import.meta.dirname
 const root = path.resolve(here, "..", "..")
@@ -83,19 +83,6 @@ const withDatabase = async <A>(use: (url: string) => Promise<A>): Promise<A> => 
   }
 }
 
-const node = (args: ReadonlyArray<string>) =>
-  new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, [...args], { maxBuffer: 64 * 1024 * 1024, timeout: 60 * 60_000 }, (error, stdout, stderr) =>
-      error ? reject(new Error(`${args.join(" ")}: ${error.message}\n${stderr}`)) : resolve(stdout)
-    )
-  )
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split("\n").at(-1)!)
-const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(ms < 10 ? 2 : 1)} ms`)
-const table = (rows: ReadonlyArray<ReadonlyArray<string>>) => {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  const line = (r: ReadonlyArray<string>) => "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(" | ") + " |"
-  return [line(rows[0]!), line(widths.map((w) => "-".repeat(w))), ...rows.slice(1).map(line)].join("\n")
-}
 const say = (line = "") => console.log(line)
 
 const report: Record<string, unknown> = {
@@ -195,7 +182,7 @@ const contend = async (mode: "pg" | "file", p: number): Promise<number> => {
     await inDatabase((store) => store.save(seeded))
     const at = startAt()
     const outs = await Promise.all(Array.from({ length: p }, () =>
-      node([path.join(here, "pg-contention-worker.js"), url, String(perWorker), String(warmup), String(at)])
+      node([path.join(here, "contention-worker.js"), "pg", url, String(perWorker), String(warmup), String(at)])
     ))
     const counter = await inDatabase((store) => Effect.map(store.load, (s) => s.unknownFields?.[COUNTER_KEY]))
     if (counter !== expected) failures.push(`PostgreSQL P=${p}: counter ${String(counter)}, expected ${expected}`)
