@@ -12,12 +12,15 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Pg from "../src/cli/pg.js"
 import * as Schema from "../src/Schema.js"
+import * as Store from "../src/Store.js"
+import * as StorePg from "../src/StorePg.js"
 import { FlockPeer } from "./fixtures/workers/harness.js"
 import { clientLayer, freshDatabase } from "./StorePgServer.js"
 import { bin, runCli } from "./support/cli.js"
@@ -298,6 +301,44 @@ describe("--url on the other commands", () => {
     const missing = await runCli(["export", "--dir", stateDir()])
     expect(missing.code).toBe(2)
   })
+})
+
+describe("watch --url", () => {
+  it("prints another process's writes to the database once StorePg reports them (LISTEN/NOTIFY); exits 0 on SIGINT either way", async () => {
+    const url = await database()
+    const layer = StorePg.layerUrl(url)
+    const hasWatch = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const ctx = yield* Layer.build(layer)
+      return (yield* Effect.provide(StorePg.makeBackend(), ctx)).watch !== undefined
+    })))
+    const child = spawn(process.execPath, [bin, "watch", "--json", "--url", url], { stdio: ["ignore", "pipe", "pipe"], timeout: 90_000 })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    const closed = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.on("close", (code, signal) => resolve({ code, signal }))
+    )
+    // Another process's writes, one repo at a time, until the watch prints a line or 8 s have passed.
+    await Effect.runPromise(Effect.gen(function*() {
+      const store = yield* Store.StateStore
+      for (let k = 0; k < 40 && !stdout.includes("\n"); k++) {
+        yield* store.update((s) => ({ ...s, repos: { ...s.repos, [`r${k}`]: { sourcePath: `/src/r${k}` } } }))
+        yield* Effect.sleep("200 millis")
+      }
+    }).pipe(Effect.provide(layer)))
+    child.kill("SIGINT")
+    const { code, signal } = await closed
+    expect(stderr).toBe("")
+    expect(signal).toBe(null)
+    expect(code).toBe(0)
+    if (hasWatch) {
+      expect(JSON.parse(stdout.split("\n")[0]!)).toMatchObject({ _tag: "RepoAdded", name: expect.stringMatching(/^r\d+$/) })
+    } else {
+      // Without a backend watch, `changes` reports only the store's own writes: the watch has none.
+      expect(stdout).toBe("")
+    }
+  }, 120_000)
 })
 
 describe("an unreachable server", () => {
