@@ -1,7 +1,7 @@
 /**
  * One contention worker, run as a child process by `run.ts`:
  *
- *   node build/bench/contention-worker.js <floor|store> <dir> <rounds> <warmup> <startAtEpochMs>
+ *   node build/bench/contention-worker.js <floor|store|pg> <dir or url> <rounds> <warmup> <startAtEpochMs>
  *
  * Does `warmup` untimed increments of the top-level `COUNTER_KEY` of
  * `<dir>/state.json` (JIT, first-write set-up), waits for the agreed start
@@ -18,8 +18,8 @@ import type { State } from "../src/Schema.js"
 import { COUNTER_KEY, floorIncrement } from "./floor.js"
 
 const [mode, dir, roundsArg, warmupArg, startAtArg] = process.argv.slice(2)
-if ((mode !== "floor" && mode !== "store") || dir === undefined) {
-  console.error("usage: contention-worker.js <floor|store> <dir> <rounds> <warmup> <startAtEpochMs>")
+if ((mode !== "floor" && mode !== "store" && mode !== "pg") || dir === undefined) {
+  console.error("usage: contention-worker.js <floor|store|pg> <dir or url> <rounds> <warmup> <startAtEpochMs>")
   process.exit(2)
 }
 const rounds = Number(roundsArg ?? 100)
@@ -42,7 +42,8 @@ const floorRun = async () => {
  * STORE BRANCH: the same increment through the library's store (an update
  * of an unknown top-level field, which the store keeps and re-encodes).
  * The loop runs inside one fiber, so no per-update runtime start-up is
- * charged to the store.
+ * charged to the store. Mode "pg" runs it through `StorePg` on the
+ * database at the URL given in place of the directory (bench/pg.ts).
  */
 const storeRun = async (): Promise<{ started: number; finished: number }> => {
   const [Effect, Store] = await Promise.all([import("effect/Effect"), import("../src/Store.js")])
@@ -58,7 +59,10 @@ const storeRun = async (): Promise<{ started: number; finished: number }> => {
     for (let i = 0; i < rounds; i++) yield* store.update(increment)
     return { started, finished: now() }
   })
-  return Effect.runPromise(program.pipe(Effect.provide(Store.layerNode({ dir, lockTimeout: "5 minutes" }))))
+  const layer = mode === "pg"
+    ? (await import("../src/StorePg.js")).layerUrl(dir, { lockTimeout: "5 minutes", client: { maxConnections: 2 } })
+    : Store.layerNode({ dir, lockTimeout: "5 minutes" })
+  return Effect.runPromise(program.pipe(Effect.provide(layer)))
 }
 
 const result = mode === "floor" ? await floorRun() : await storeRun()

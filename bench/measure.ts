@@ -3,6 +3,7 @@
  * figure is a median and a p99 of repeated runs (process.hrtime.bigint), so
  * one GC pause or fsync stall shows in the p99 without moving the median.
  */
+import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 
 /** Summary of one operation's runs, in milliseconds. */
@@ -93,4 +94,26 @@ export const parseSizeArgs = (argv: ReadonlyArray<string>): SizeArgs => {
     throw new Error("usage: <mode> <jobs> <runs> <source.json> <variant.json>")
   }
   return { mode, jobs: Number(jobs), runs: Number(runs), source, variant }
+}
+
+/** Runs `node args` to completion (30 minutes at most); its stdout, or a rejection naming the command. */
+export const node = (args: ReadonlyArray<string>) =>
+  new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [...args], { maxBuffer: 64 * 1024 * 1024, timeout: 30 * 60_000 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${args.join(" ")}: ${error.message}\n${stderr}`)) : resolve(stdout)
+    )
+  )
+
+/** The last line of a worker's stdout, which is its JSON result. */
+export const lastJson = (stdout: string) => JSON.parse(stdout.trim().split("\n").at(-1)!)
+
+/** Milliseconds for a table: µs below 1 ms. */
+export const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(ms < 10 ? 2 : 1)} ms`)
+
+/** Rows as a Markdown table, the first row its header. */
+export const table = (rows: ReadonlyArray<ReadonlyArray<string>>) => {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  const line = (r: ReadonlyArray<string>) => "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(" | ") + " |"
+  // The separator row makes the output a Markdown table, so it can be pasted into BENCHMARKS.md as is.
+  return [line(rows[0]!), line(widths.map((w) => "-".repeat(w))), ...rows.slice(1).map(line)].join("\n")
 }

@@ -15,13 +15,12 @@
  * --quick: 10 and 1 000 jobs, fewer runs (under a minute on 2 cores).
  * --floor-only: skip the store (also automatic when build/src/Store.js is missing).
  */
-import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { readCounter } from "./floor.js"
 import { generateStateText } from "./generate.js"
-import type { Figure } from "./measure.js"
+import { type Figure, fmt, lastJson, node, table } from "./measure.js"
 
 const argv = process.argv.slice(2)
 const quick = argv.includes("--quick")
@@ -40,26 +39,9 @@ const rssRunsFor = (jobs: number) => Math.min(runsFor(jobs), 20)
 
 // ---------------------------------------------------------------- helpers
 
-const node = (args: ReadonlyArray<string>) =>
-  new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, [...args], { maxBuffer: 64 * 1024 * 1024, timeout: 30 * 60_000 }, (error, stdout, stderr) =>
-      error ? reject(new Error(`${args.join(" ")}: ${error.message}\n${stderr}`)) : resolve(stdout)
-    )
-  )
-
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split("\n").at(-1)!)
-
-const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(ms < 10 ? 2 : 1)} ms`)
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`
 /** Three significant digits: a warm load at 0.0004x the floor must not print as 0x. */
 const ratio = (a: number, b: number) => Number((a / b).toPrecision(3))
-
-const table = (rows: ReadonlyArray<ReadonlyArray<string>>) => {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  const line = (r: ReadonlyArray<string>) => "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(" | ") + " |"
-  // The separator row makes the output a Markdown table, so it can be pasted into BENCHMARKS.md as is.
-  return [line(rows[0]!), line(widths.map((w) => "-".repeat(w))), ...rows.slice(1).map(line)].join("\n")
-}
 
 const say = (line = "") => console.log(line)
 

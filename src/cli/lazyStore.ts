@@ -7,9 +7,10 @@
 import * as Path from "@effect/platform/Path"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import * as Read from "./read.js"
-import type { StoreOptions } from "./storeOps.js"
+import * as Source from "./source.js"
+import type { StoreLayer } from "./storeOps.js"
 
 type StoreOps = typeof import("./storeOps.js")
 
@@ -43,20 +44,28 @@ export const exitNowIfParked = (code: number): void => {
 /**
  * What `repo-name` and `repo-for` share: the path argument resolved
  * against the working directory (made absolute and cleaned, as Go's
- * `filepath.Abs` does; symlinks are not followed), the state
- * directory checked (see `read.stateDirectory`), the store loaded, and
- * what `use` returns printed on its own line.
+ * `filepath.Abs` does; symlinks are not followed), the store opened (the
+ * database at `--url`, or the file store in the state directory, checked
+ * as `read.stateDirectory` does), and what `use` returns printed on its
+ * own line. `--dir` and `--url` together are a `UsageError`.
  *
  * @since 0.2.0
  * @category store
  */
 export const printFromStore = <E>(
-  args: { readonly dir: Option.Option<string>; readonly lockTimeout: Option.Option<number>; readonly path: string },
-  use: (ops: StoreOps, options: StoreOptions, path: string) => Effect.Effect<string, E>
+  command: string,
+  args: Source.Where & { readonly lockTimeout: Option.Option<number>; readonly path: string },
+  use: (ops: StoreOps, layer: StoreLayer, path: string) => Effect.Effect<string, E>
 ) =>
   Effect.gen(function*() {
     const path = (yield* Path.Path).resolve(args.path)
-    const dir = yield* Read.stateDirectory(args.dir)
+    const url = yield* Source.urlOf(command, args)
+    const layer = Option.isSome(url)
+      ? (yield* Source.pgModule).layer(url.value, args.lockTimeout)
+      : undefined
+    const dir = layer === undefined ? yield* Read.stateDirectory(args.dir) : ""
     const ops = yield* storeOps
-    yield* Console.log(yield* use(ops, { dir, lockTimeoutSeconds: args.lockTimeout }, path))
+    yield* Console.log(
+      yield* use(ops, layer ?? ops.fileLayer({ dir, lockTimeoutSeconds: args.lockTimeout }), path)
+    )
   })

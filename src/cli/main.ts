@@ -18,6 +18,7 @@ import * as Jobs from "./commands/jobs.js"
 import * as RepoFor from "./commands/repoFor.js"
 import * as RepoName from "./commands/repoName.js"
 import * as Show from "./commands/show.js"
+import * as Transfer from "./commands/transfer.js"
 import * as Watch from "./commands/watch.js"
 import { ExitCode, isExpectedFailure, UsageError } from "./errors.js"
 import * as Help from "./help.js"
@@ -36,7 +37,9 @@ export const commands: ReadonlyArray<Help.CommandSpec> = [
   Check.spec,
   RepoName.spec,
   RepoFor.spec,
-  Watch.spec
+  Watch.spec,
+  Transfer.exportSpec,
+  Transfer.importSpec
 ]
 
 const builtInNames: Readonly<Record<string, string>> = {

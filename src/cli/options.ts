@@ -16,8 +16,8 @@ import * as Filters from "./filters.js"
 const wants = (name: string, what: string, got: string) =>
   Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} wants ${what}, got ${JSON.stringify(got)}`)))
 
-/** A text option whose value is checked by `parse` (`None`: refused, saying it wants `what`). */
-const checked = <A>(
+/** A required text option whose value is checked by `parse` (`None`: refused, saying it wants `what`). */
+const required = <A>(
   name: string,
   pseudoName: string,
   description: string,
@@ -29,9 +29,11 @@ const checked = <A>(
     Options.withDescription(description),
     Options.mapEffect((text) =>
       Option.match(parse(text), { onNone: () => wants(name, what, text), onSome: Effect.succeed })
-    ),
-    Options.optional
+    )
   )
+
+/** `required`, made optional. */
+const checked = <A>(...args: Parameters<typeof required<A>>) => Options.optional(required(...args))
 
 /**
  * `--dir DIR`: the state directory. When given, it must exist (checked
@@ -49,6 +51,46 @@ export const dir = checked(
 )
 
 /**
+ * `--url URL`: a PostgreSQL database holding the state (`StorePg`), read
+ * instead of a directory. Only a `postgres://` or `postgresql://` URL is
+ * taken, so that a typo is a usage error rather than a connection attempt.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const url = checked(
+  "url",
+  "URL",
+  "a PostgreSQL database holding the state, postgres://user:password@host:port/database, instead of a directory",
+  "a postgres:// URL",
+  (text) => postgresUrl(text)
+)
+
+/**
+ * `--url URL` where it is required (`export`, `import`).
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const requiredUrl = (description: string) =>
+  required("url", "URL", description, "a postgres:// URL", (text) => postgresUrl(text))
+
+/**
+ * Whether `text` is a URL with the `postgres:` or `postgresql:` scheme
+ * (`postgres:///db?host=/run/postgresql` for a socket included).
+ *
+ * @since 0.3.0
+ * @category parsing
+ */
+export const isPostgresUrl = (text: string): boolean => {
+  if (!URL.canParse(text)) return false
+  const { protocol } = new URL(text)
+  return protocol === "postgres:" || protocol === "postgresql:"
+}
+
+const postgresUrl = (text: string) => (isPostgresUrl(text) ? Option.some(text) : Option.none())
+
+/**
  * `--lock-timeout SECONDS`: how long a writing command waits for
  * `state.lock`.
  *
@@ -58,7 +100,7 @@ export const dir = checked(
 export const lockTimeout = checked(
   "lock-timeout",
   "SECONDS",
-  "how long to wait for state.lock before giving up, in seconds (default: 30)",
+  "how long to wait for the lock (state.lock, or with --url the database's) before giving up, in seconds (default: 30)",
   "a number of seconds, 0 or more",
   (text) => {
     const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN

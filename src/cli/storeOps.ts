@@ -7,9 +7,11 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Lock from "../Lock.js"
 import * as Repo from "../Repo.js"
+import type { StateIoError } from "../StateError.js"
 import * as Store from "../Store.js"
 import { CliFailure } from "./errors.js"
 
@@ -24,7 +26,21 @@ export interface StoreOptions {
   readonly lockTimeoutSeconds: Option.Option<number>
 }
 
-const layer = (options: StoreOptions) =>
+/**
+ * A store the commands use: the file store (`fileLayer`) or a database's.
+ *
+ * @since 0.3.0
+ * @category store
+ */
+export type StoreLayer = Layer.Layer<Store.StateStore, StateIoError>
+
+/**
+ * The file store at `options.dir`.
+ *
+ * @since 0.3.0
+ * @category store
+ */
+export const fileLayer = (options: StoreOptions): StoreLayer =>
   Store.layerNode({
     dir: options.dir,
     ...Option.match(options.lockTimeoutSeconds, {
@@ -34,28 +50,28 @@ const layer = (options: StoreOptions) =>
   })
 
 /**
- * `Repo.getOrCreateRepoName` on the store at `options.dir`.
+ * `Repo.getOrCreateRepoName` on the store `layer`.
  *
  * @since 0.2.0
  * @category store
  */
-export const repoName = (options: StoreOptions, sourcePath: string) =>
-  Repo.getOrCreateRepoName(sourcePath).pipe(Effect.provide(layer(options)))
+export const repoName = (layer: StoreLayer, sourcePath: string) =>
+  Repo.getOrCreateRepoName(sourcePath).pipe(Effect.provide(layer))
 
 /**
- * `Repo.repoPathForWorkspace` on the store at `options.dir`; fails with
+ * `Repo.repoPathForWorkspace` on the store `layer`; fails with
  * `CliFailure` when no workspace is at `workspacePath`.
  *
  * @since 0.2.0
  * @category store
  */
-export const repoFor = (options: StoreOptions, workspacePath: string) =>
+export const repoFor = (layer: StoreLayer, workspacePath: string) =>
   Repo.repoPathForWorkspace(workspacePath).pipe(
     Effect.flatMap(Option.match({
       onNone: () => Effect.fail(new CliFailure({ reason: `not a workspace: ${workspacePath}` })),
       onSome: Effect.succeed
     })),
-    Effect.provide(layer(options))
+    Effect.provide(layer)
   )
 
 /**

@@ -9,12 +9,10 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Help from "../help.js"
 import * as CliOptions from "../options.js"
-import * as Read from "../read.js"
-
-const count = (map: object) => Object.keys(map).length
+import * as Source from "../source.js"
 
 /**
- * `check [--dir DIR]`: decodes the state file and prints a one-line
+ * `check [--dir DIR | --url URL]`: decodes the state file (or reads the database) and prints a one-line
  * summary, or fails (exit 1) with where the file is corrupt. An absent
  * file is valid: it is the empty state. Never writes, not even to drop
  * legacy prompts.
@@ -26,21 +24,17 @@ export const spec = Help.make({
   summary: "validate the state file and count its records; never writes",
   examples: [
     ["incrementum-state check", "the default state file"],
-    ["incrementum-state check --dir ./backup", "a copy kept elsewhere"]
+    ["incrementum-state check --dir ./backup", "a copy kept elsewhere"],
+    ["incrementum-state check --url postgres://db.internal/incrementum", "the state a PostgreSQL database holds"]
   ],
   command: Command.make(
     "check",
-    { dir: CliOptions.dir },
-    ({ dir }) =>
+    { dir: CliOptions.dir, url: CliOptions.url },
+    ({ dir, url }) =>
       Effect.gen(function*() {
-        const { file, state } = yield* Read.readStateFile(dir)
-        if (Option.isNone(state)) return yield* Console.log(`ok: ${file} does not exist (the empty state)`)
-        const s = state.value
-        yield* Console.log(
-          `ok: ${file}: ${count(s.repos)} repos, ${count(s.workspaces)} workspaces, ${
-            count(s.opencodeSessions)
-          } sessions, ${count(s.jobs)} jobs`
-        )
+        const { source, state } = yield* Source.read("check", { dir, url })
+        if (Option.isNone(state)) return yield* Console.log(`ok: ${source} does not exist (the empty state)`)
+        yield* Console.log(`ok: ${source}: ${Source.summary(state.value)}`)
       })
   )
 })

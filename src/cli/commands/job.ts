@@ -13,8 +13,8 @@ import { CliFailure } from "../errors.js"
 import * as FieldOrder from "../fieldOrder.js"
 import * as Help from "../help.js"
 import * as CliOptions from "../options.js"
-import * as Read from "../read.js"
 import * as Render from "../render.js"
+import * as Source from "../source.js"
 
 const maxCandidates = 10
 
@@ -42,7 +42,7 @@ export const findJob = (state: Schema.State, idOrPrefix: string): Effect.Effect<
 }
 
 /**
- * `job [--dir DIR] [--json] <id>`: a job's changes, commits, test results
+ * `job [--dir DIR | --url URL] [--json] <id>`: a job's changes, commits, test results
  * and reviews, by id or unique prefix; `--json` prints the job record in
  * the file's field order. Never writes.
  *
@@ -60,14 +60,15 @@ export const spec = Help.make({
     "job",
     {
       dir: CliOptions.dir,
+      url: CliOptions.url,
       json: CliOptions.json("print the job's record as JSON (the file's field order) instead of a report"),
       id: Args.text({ name: "id" }).pipe(
         Args.withDescription("a job id, or any prefix of one that matches a single job (an exact id wins)")
       )
     },
-    ({ dir, id, json }) =>
+    ({ dir, id, json, url }) =>
       Effect.gen(function*() {
-        const found = yield* findJob(yield* Read.readState(dir), id)
+        const found = yield* findJob(yield* Source.readState("job", { dir, url }), id)
         if (json) return yield* Console.log(JSON.stringify(FieldOrder.jobToOrderedJson(found), null, 2))
         yield* Console.log(Render.renderJob(found, yield* Clock.currentTimeNanos))
       })

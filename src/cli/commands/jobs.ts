@@ -11,12 +11,12 @@ import * as FieldOrder from "../fieldOrder.js"
 import * as Filters from "../filters.js"
 import * as Help from "../help.js"
 import * as CliOptions from "../options.js"
-import * as Read from "../read.js"
 import * as Render from "../render.js"
+import * as Source from "../source.js"
 import { CurrentStyle } from "../style.js"
 
 /**
- * `jobs [--dir DIR] [--json] [filters]`: the jobs the filters select
+ * `jobs [--dir DIR | --url URL] [--json] [filters]`: the jobs the filters select
  * (active ones by default), newest first, one line each with the unique
  * prefix of each id highlighted, as `ii job list` does; `--json` prints
  * them as a JSON array in the file's field order. Never writes.
@@ -36,12 +36,13 @@ export const spec = Help.make({
     "jobs",
     {
       dir: CliOptions.dir,
+      url: CliOptions.url,
       json: CliOptions.json("print the listed jobs as a JSON array (the file's field order) instead of a table"),
       jobs: CliOptions.jobFilter
     },
-    ({ dir, jobs, json }) =>
+    ({ dir, jobs, json, url }) =>
       Effect.gen(function*() {
-        const state = yield* Read.readState(dir)
+        const state = yield* Source.readState("jobs", { dir, url })
         const filter = yield* Filters.resolveRepo(state, jobs.filter)
         const nowNanos = yield* Clock.currentTimeNanos
         if (json) {

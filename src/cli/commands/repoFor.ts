@@ -9,7 +9,7 @@ import { printFromStore } from "../lazyStore.js"
 import * as CliOptions from "../options.js"
 
 /**
- * `repo-for [--dir DIR] [--lock-timeout SECONDS] <workspace path>`: prints
+ * `repo-for [--dir DIR | --url URL] [--lock-timeout SECONDS] <workspace path>`: prints
  * the source path of the repo the workspace belongs to; fails (exit 1)
  * for a path that is no workspace. A relative path is resolved against
  * the working directory, as `ii` does.
@@ -30,12 +30,13 @@ export const spec = Help.make({
     "repo-for",
     {
       dir: CliOptions.dir,
+      url: CliOptions.url,
       lockTimeout: CliOptions.lockTimeout,
       path: CliOptions.pathArg(
         "workspace path",
         "a workspace directory; a relative path is taken from the working directory"
       )
     },
-    (args) => printFromStore(args, (ops, options, path) => ops.repoFor(options, path))
+    (args) => printFromStore("repo-for", args, (ops, layer, path) => ops.repoFor(layer, path))
   )
 })

@@ -9,7 +9,7 @@ import { printFromStore } from "../lazyStore.js"
 import * as CliOptions from "../options.js"
 
 /**
- * `repo-name [--dir DIR] [--lock-timeout SECONDS] <source path>`: prints
+ * `repo-name [--dir DIR | --url URL] [--lock-timeout SECONDS] <source path>`: prints
  * the repo name for the path, recording a new repo (under the lock) when
  * it has none. The path is resolved against the working directory first,
  * as `ii` records the absolute root of the repository it runs in.
@@ -27,12 +27,13 @@ export const spec = Help.make({
     "repo-name",
     {
       dir: CliOptions.dir,
+      url: CliOptions.url,
       lockTimeout: CliOptions.lockTimeout,
       path: CliOptions.pathArg(
         "source path",
         "the repo's source directory; a relative path is taken from the working directory"
       )
     },
-    (args) => printFromStore(args, (ops, options, path) => ops.repoName(options, path))
+    (args) => printFromStore("repo-name", args, (ops, layer, path) => ops.repoName(layer, path))
   )
 })

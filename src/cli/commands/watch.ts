@@ -16,6 +16,7 @@ import * as StateEvent from "../../StateEvent.js"
 import * as Help from "../help.js"
 import * as CliOptions from "../options.js"
 import * as Read from "../read.js"
+import * as Source from "../source.js"
 
 /**
  * One line for a person: what happened, to what.
@@ -70,7 +71,7 @@ const repoFilter = (wanted: Option.Option<string>, path: Path.Path) => {
 }
 
 /**
- * `watch [--dir DIR] [--json] [--job ID] [--repo R]`: one line per event
+ * `watch [--dir DIR | --url URL] [--json] [--job ID] [--repo R]`: one line per event
  * (see `StateEvent`) as other processes and this machine's tools change
  * the state, until interrupted (Ctrl-C exits 0). A state file that cannot
  * be read (say a corrupt one renamed in) is reported on stderr and watched
@@ -91,6 +92,7 @@ export const spec = Help.make({
     "watch",
     {
       dir: CliOptions.dir,
+      url: CliOptions.url,
       json: CliOptions.json("print each event as a line of JSON (with its _tag) instead of text"),
       job: Options.text("job").pipe(
         Options.withPseudoName("ID"),
@@ -103,18 +105,20 @@ export const spec = Help.make({
         Options.optional
       )
     },
-    ({ dir, job, json, repo }) =>
+    ({ dir, job, json, repo, url }) =>
       Effect.gen(function*() {
-        const stateDir = yield* Read.stateDirectory(dir)
+        const database = yield* Source.urlOf("watch", { dir, url })
+        const stateDir = Option.isNone(database) ? yield* Read.stateDirectory(dir) : ""
         const repoMatches = repoFilter(repo, yield* Path.Path)
         const jobMatches = (event: StateEvent.StateEvent) => {
           if (Option.isNone(job)) return true
           const id = StateEvent.jobId(event)
           return id !== undefined && id.startsWith(job.value)
         }
-        // The store loads the native lock binding: only this command needs it.
-        const Store = yield* Effect.promise(() => import("../../Store.js"))
-        const store = yield* Store.make({ dir: stateDir })
+        const store = Option.isSome(database)
+          ? yield* (yield* Source.pgModule).store(database.value)
+          // The store loads the native lock binding: only this command needs it.
+          : yield* (yield* Effect.promise(() => import("../../Store.js"))).make({ dir: stateDir })
         const line = json
           ? (event: StateEvent.StateEvent) => JSON.stringify(StateEvent.encode(event))
           : renderEvent
