@@ -304,13 +304,9 @@ describe("--url on the other commands", () => {
 })
 
 describe("watch --url", () => {
-  it("prints another process's writes to the database once StorePg reports them (LISTEN/NOTIFY); exits 0 on SIGINT either way", async () => {
+  it("prints another process's writes to the database (LISTEN/NOTIFY); exits 0 on SIGINT", async () => {
     const url = await database()
     const layer = StorePg.layerUrl(url)
-    const hasWatch = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-      const ctx = yield* Layer.build(layer)
-      return (yield* Effect.provide(StorePg.makeBackend(), ctx)).watch !== undefined
-    })))
     const child = spawn(process.execPath, [bin, "watch", "--json", "--url", url], { stdio: ["ignore", "pipe", "pipe"], timeout: 90_000 })
     let stdout = ""
     let stderr = ""
@@ -319,10 +315,10 @@ describe("watch --url", () => {
     const closed = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
       child.on("close", (code, signal) => resolve({ code, signal }))
     )
-    // Another process's writes, one repo at a time, until the watch prints a line or 8 s have passed.
+    // Another process's writes, one repo at a time, until the watch prints a line (its start-up may be slow on a busy machine).
     await Effect.runPromise(Effect.gen(function*() {
       const store = yield* Store.StateStore
-      for (let k = 0; k < 40 && !stdout.includes("\n"); k++) {
+      for (let k = 0; k < 300 && !stdout.includes("\n"); k++) {
         yield* store.update((s) => ({ ...s, repos: { ...s.repos, [`r${k}`]: { sourcePath: `/src/r${k}` } } }))
         yield* Effect.sleep("200 millis")
       }
@@ -332,12 +328,7 @@ describe("watch --url", () => {
     expect(stderr).toBe("")
     expect(signal).toBe(null)
     expect(code).toBe(0)
-    if (hasWatch) {
-      expect(JSON.parse(stdout.split("\n")[0]!)).toMatchObject({ _tag: "RepoAdded", name: expect.stringMatching(/^r\d+$/) })
-    } else {
-      // Without a backend watch, `changes` reports only the store's own writes: the watch has none.
-      expect(stdout).toBe("")
-    }
+    expect(JSON.parse(stdout.split("\n")[0]!)).toMatchObject({ _tag: "RepoAdded", name: expect.stringMatching(/^r\d+$/) })
   }, 120_000)
 })
 
