@@ -176,6 +176,10 @@ export interface Change {
  *   was found gone before the write. Success means committed: a
  *   transactional backend commits inside `replace`, not after `exclusive`.
  * - `path`: where the state lives, for error messages.
+ * - `needsBytes` (optional, default `true`): `false` for a backend whose
+ *   `replace` does not read `change.next.bytes` because it stores records
+ *   of its own (PostgreSQL). The store then checks each state it writes but
+ *   does not encode the whole of it; `next.bytes` is encoded only if read.
  * - `watch` (optional): establishes, in the `Scope`, a watch on the content
  *   and returns hints that it may have changed; the store reads (`read`,
  *   with the stamp proof) on each, so a false or repeated hint costs one
@@ -191,6 +195,7 @@ export interface Backend {
   readonly exclusive: <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StateError, R>
   readonly replace: (change: Change) => Effect.Effect<string, StateIoError | LockLost, Scope.Scope>
   readonly watch?: Effect.Effect<Stream.Stream<void, StateIoError>, StateIoError, Scope.Scope>
+  readonly needsBytes?: boolean
 }
 
 /**

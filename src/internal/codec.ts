@@ -332,6 +332,44 @@ const encodeChunks = (state: Schema.State): Buffer => {
 /** Encodes a state as the Go tool's bytes, UTF-8 (see `Schema.encode`). The state is trusted. */
 export const encodeBytes = (state: Schema.State): Buffer => encodeChunks(state)
 
+/** A checked (frozen) record's encoding as a map entry, from the cache or made and cached. */
+const recordBytes = (record: object, kind: (typeof Format.maps)[number]["record"]): Buffer => {
+  let bytes = entryBytes.get(record)
+  if (bytes === undefined) {
+    bytes = Buffer.from(kind.write(record as never, 2), "utf8")
+    entryBytes.set(record, bytes)
+  }
+  return bytes
+}
+
+/**
+ * Whether two checked states encode to the same bytes, without encoding
+ * either whole: records that are the same objects are skipped, the others
+ * compared by their entry encodings. What a store that keeps no whole
+ * encoding (a database of records) compares to skip a write that would
+ * change nothing.
+ */
+export const sameEncoding = (a: Schema.State, b: Schema.State): boolean => {
+  for (const map of Format.maps) {
+    const x: { readonly [key: string]: object } = a[map.name]
+    const y: { readonly [key: string]: object } = b[map.name]
+    if (x === y) continue
+    let count = 0
+    for (const key in y) {
+      count++
+      const before = x[key]
+      const after = y[key]!
+      if (before === after) continue
+      if (before === undefined || !recordBytes(before, map.record).equals(recordBytes(after, map.record))) return false
+    }
+    for (const _ in x) count--
+    if (count !== 0) return false
+  }
+  if (a.unknownFields === b.unknownFields) return true
+  const top = (state: Schema.State) => state.unknownFields === undefined ? "" : writeJson(state.unknownFields, 0)
+  return top(a) === top(b)
+}
+
 /** Encodes a state as the Go tool's text (see `Schema.encode`). */
 export const encode = (state: Schema.State): string => encodeBytes(state).toString("utf8")
 

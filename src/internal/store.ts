@@ -38,16 +38,34 @@ const inOwnScope = <A, E, R>(effect: Effect.Effect<A, E, R | Scope.Scope>) =>
       Effect.map((value) => [value, scope] as const)
     ))
 
-/** `codec.prepareWrite` as an effect; a throw inside it is a defect. */
-const prepare = (state: Schema.State): Effect.Effect<codec.Prepared, InvalidState> =>
+/**
+ * A checked state whose encoding is made only if someone reads it: for a
+ * backend that stores records (`Backend.needsBytes: false`), encoding the
+ * whole state for every write would cost more than the write (73 MB for a
+ * one-field change of a 10 000-job state).
+ */
+const encodedOnDemand = (state: Schema.State): codec.Prepared => {
+  let bytes: Buffer | undefined
+  return {
+    state,
+    get bytes() {
+      if (bytes === undefined) bytes = Either.getOrThrow(codec.prepareWrite(state)).bytes
+      return bytes
+    }
+  }
+}
+
+/** `codec.prepareWrite` as an effect (or only its check, when the backend needs no bytes); a throw inside it is a defect. */
+const prepare = (state: Schema.State, needsBytes: boolean): Effect.Effect<codec.Prepared, InvalidState> =>
   Effect.suspend(() => {
-    const prepared = codec.prepareWrite(state)
+    const prepared = needsBytes ? codec.prepareWrite(state) : Either.map(codec.normalize(state), encodedOnDemand)
     return Either.isLeft(prepared) ? Effect.fail(prepared.left) : Effect.succeed(prepared.right)
   })
 
 /** Builds the whole store from a backend's primitives (see `Store.makeWith`). */
 export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const needsBytes = backend.needsBytes !== false
     /**
      * The one remembered snapshot. Replaced in a single synchronous step, and
      * the replaced one's scope is closed by a fiber of `closing`, which the
@@ -171,15 +189,17 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
     /** Writes `prepared` unless the content already has its bytes. Runs uninterruptibly, inside `exclusive`. */
     const commit = (seen: Snapshot, prepared: codec.Prepared) =>
       Effect.gen(function*() {
-        if (seen.bytes !== undefined && sameBytes(seen.bytes, prepared.bytes)) {
+        const unchanged = needsBytes
+          ? seen.bytes !== undefined && sameBytes(seen.bytes, prepared.bytes)
+          : seen.canonical && codec.sameEncoding(seen.state, prepared.state)
+        if (unchanged) {
           if (prepared.state === seen.state) yield* markCanonical(seen)
           return
         }
-        const [stamp, scope] = yield* inOwnScope(backend.replace({
-          previous: { state: seen.state, bytes: seen.bytes },
-          next: { state: prepared.state, bytes: prepared.bytes }
-        }))
-        yield* remember({ stamp, bytes: prepared.bytes, state: prepared.state, hadLegacyPrompt: false, canonical: true }, scope)
+        // `prepared` as it is: its bytes may be encoded on demand.
+        const [stamp, scope] = yield* inOwnScope(backend.replace({ previous: { state: seen.state, bytes: seen.bytes }, next: prepared }))
+        const bytes = needsBytes ? prepared.bytes : undefined
+        yield* remember({ stamp, bytes, state: prepared.state, hadLegacyPrompt: false, canonical: true }, scope)
       })
 
     /**
@@ -192,7 +212,7 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
         backend.exclusive(Effect.gen(function*() {
           const seen = yield* restore(current)
           const [result, next] = yield* restore(Effect.suspend(() => f(seen.state)))
-          if (next !== seen.state || seen.hadLegacyPrompt) yield* commit(seen, yield* prepare(next))
+          if (next !== seen.state || seen.hadLegacyPrompt) yield* commit(seen, yield* prepare(next, needsBytes))
           return result
         }))
       )
@@ -231,7 +251,7 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
             // The state the content decodes to, already in the form it is written in, and frozen (so not
             // mutated in place since): nothing to do, not even an encode.
             if (state === seen.state && seen.canonical && Object.isFrozen(state)) return
-            yield* commit(seen, yield* prepare(state))
+            yield* commit(seen, yield* prepare(state, needsBytes))
           }))
         )
       ),

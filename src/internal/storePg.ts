@@ -476,21 +476,24 @@ export const make = (options: Options = {}) =>
         const tx = yield* FiberRef.get(currentTx)
         if (tx === undefined) return yield* Effect.dieMessage("StorePg: replace outside exclusive")
         const q = on(tx.conn)
-        const [bumped] = yield* q(sql<{ version: string }>`
-          UPDATE ${sql(versionTable)} SET version = version + 1 WHERE id = 1 RETURNING version::text AS version`)
-        const version = bumped!.version
         const rows = changedRows(change)
-        // A statement has at most 65 535 parameters.
-        for (let i = 0; i < rows.length; i += 10_000) {
-          const chunk = rows.slice(i, i + 10_000).map((row) => ({ ...row, version }))
-          yield* q(sql`
-            INSERT INTO ${sql(recordsTable)} ${sql.insert(chunk)}
-            ON CONFLICT (kind, key) DO UPDATE SET body = EXCLUDED.body, version = EXCLUDED.version`)
-        }
+        // One round trip: bump the version, write the changed rows at it, and NOTIFY it (delivered at COMMIT).
+        // The rows go as three array parameters, so no statement outgrows the protocol's 65 535 parameters.
+        const [bumped] = yield* q(sql<{ version: string }>`
+          WITH bumped AS (
+            UPDATE ${sql(versionTable)} SET version = version + 1 WHERE id = 1 RETURNING version
+          ), written AS (
+            INSERT INTO ${sql(recordsTable)} (kind, key, body, version)
+            SELECT r.kind, r.key, r.body, bumped.version
+            FROM unnest(${rows.map((row) => row.kind)}::text[], ${rows.map((row) => row.key)}::text[],
+              ${rows.map((row) => row.body)}::bytea[]) AS r (kind, key, body), bumped
+            ON CONFLICT (kind, key) DO UPDATE SET body = EXCLUDED.body, version = EXCLUDED.version
+          )
+          SELECT version::text AS version, pg_notify(${channel}, version::text) FROM bumped`)
+        const version = bumped!.version
         if (rows.some((row) => row.body === null) && BigInt(version) > tombstoneVersions) {
           yield* purge(q, BigInt(version) - tombstoneVersions)
         }
-        yield* q(sql`SELECT pg_notify(${channel}, ${version})`)
         const committed = yield* Deferred.make<void>()
         committing = committed
         yield* q(sql`COMMIT`).pipe(
@@ -524,6 +527,7 @@ export const make = (options: Options = {}) =>
 
     const watch = listen(sql.config, path, retry)
 
-    const backend: Backend = { path, read, exclusive, replace, watch }
+    // Rows are encoded record by record (`changedRows`): the whole state's encoding would go unread.
+    const backend: Backend = { path, read, exclusive, replace, watch, needsBytes: false }
     return backend
   })
