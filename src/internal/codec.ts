@@ -116,12 +116,62 @@ const readState = (v: unknown, ctx: ReadContext): Schema.State => {
   return Object.freeze(state) as unknown as Schema.State
 }
 
+/** A number with a fraction or exponent right after a key (`"exit_code": 1e2`). */
+const NUMBER_WITH_FRACTION = /":\s*-?\d+[.eE]/
+
+/** The last two spellings `needsTokens` looks for, as one regular expression. */
+const TIMESTAMP_ESCAPE_OR_SURROGATE = /_at"\s*:\s*"[^"\\]*\\|\\u[dD][89a-fA-F]/
+
+/** What the regular expression `\s` matches (a superset of JSON's whitespace). */
+const isSpace = (c: number): boolean =>
+  c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+  c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+
+/** Whether the text just before `quote` is `_at"\s*:\s*`: the string opening there is a timestamp key's value. */
+const followsTimestampKey = (text: string, quote: number): boolean => {
+  let i = quote - 1
+  while (i >= 0 && isSpace(text.charCodeAt(i))) i--
+  if (text.charCodeAt(i) !== 0x3a) return false
+  i--
+  while (i >= 0 && isSpace(text.charCodeAt(i))) i--
+  return i >= 3 && text.charCodeAt(i) === 0x22 && text.charCodeAt(i - 1) === 0x74 && text.charCodeAt(i - 2) === 0x61 &&
+    text.charCodeAt(i - 3) === 0x5f
+}
+
 /**
- * Spellings `JSON.parse` would hide: a number with a fraction or exponent
- * right after a key (`"exit_code": 1e2`), an escape inside a `*_at` string,
- * an escaped surrogate. A hit inside a string only costs the slow path.
+ * Whether the text has a spelling `JSON.parse` would hide: a number with a
+ * fraction or exponent right after a key, an escape inside a `*_at` string
+ * (`_at"\s*:\s*"[^"\\]*\\`), an escaped surrogate (`\\u[dD][89a-fA-F]`). A
+ * hit inside a string only costs the slow path. One regular expression for
+ * all three costs twice as much: its scan stops at every `"`, while the
+ * last two need a backslash, which `indexOf` finds natively; each backslash
+ * is then looked at where it is, and the nearest quote before it is
+ * searched for only when there is one after the previous backslash (so the
+ * whole scan stays linear in the text, however many escapes a string has).
  */
-const NEEDS_TOKENS = /":\s*-?\d+[.eE]|_at"\s*:\s*"[^"\\]*\\|\\u[dD][89a-fA-F]/
+const needsTokens = (text: string): boolean => {
+  if (NUMBER_WITH_FRACTION.test(text)) return true
+  let previous = -1
+  // The first quote after the previous backslash, found once per stretch between quotes.
+  let nextQuote = -1
+  let count = 0
+  for (let i = text.indexOf("\\"); i !== -1; previous = i, i = text.indexOf("\\", i + 1)) {
+    // Escapes denser than one per 64 characters (a long multi-line message): per character, the regular expression is cheaper.
+    if (++count > 4096 && count * 64 > i) return TIMESTAMP_ESCAPE_OR_SURROGATE.test(text)
+    if (text.charCodeAt(i + 1) === 0x75) {
+      const c2 = text.charCodeAt(i + 2)
+      const c3 = text.charCodeAt(i + 3) | 0x20 // lower case, for the letters
+      if ((c2 === 0x64 || c2 === 0x44) && (c3 === 0x38 || c3 === 0x39 || (c3 >= 0x61 && c3 <= 0x66))) return true
+    }
+    if (nextQuote <= previous) {
+      nextQuote = text.indexOf("\"", previous + 1)
+      if (nextQuote === -1) nextQuote = text.length
+    }
+    // A quote between the previous backslash and this one: the nearest is found within that stretch.
+    if (nextQuote < i && followsTimestampKey(text, text.lastIndexOf("\"", i - 1))) return true
+  }
+  return false
+}
 
 type Corruption = Omit<ConstructorParameters<typeof CorruptStateFile>[0], "path">
 
@@ -140,7 +190,7 @@ const parseJson = (input: string | Uint8Array): { readonly parsed: unknown; read
     ? Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString("utf8")
     : Json.decodeUtf8LikeGo(input)
   try {
-    if (NEEDS_TOKENS.test(text)) {
+    if (needsTokens(text)) {
       const marks: Json.Spellings = new WeakMap()
       return { parsed: Json.parse(text, marks), marks }
     }
