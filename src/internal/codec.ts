@@ -149,7 +149,7 @@ const followsTimestampKey = (text: string, quote: number): boolean => {
  * searched for only when there is one after the previous backslash (so the
  * whole scan stays linear in the text, however many escapes a string has).
  */
-const needsTokens = (text: string): boolean => {
+export const needsTokens = (text: string): boolean => {
   if (NUMBER_WITH_FRACTION.test(text)) return true
   let previous = -1
   // The first quote after the previous backslash, found once per stretch between quotes.
