@@ -482,7 +482,8 @@ export const list = <A, I>(item: Kind<A, I>): Kind<ReadonlyArray<A>, ReadonlyArr
     const out = new Array<A>(v.length)
     for (let i = 0; i < v.length; i++) {
       try {
-        out[i] = item.read(v[i], v as unknown as Dict, String(i), ctx, depth + 1)
+        // No key: the spellings `read` looks up by owner and key are marked on objects only.
+        out[i] = item.read(v[i], v as unknown as Dict, "", ctx, depth + 1)
       } catch (e) {
         rethrow(e, `[${i}]`)
       }
