@@ -4,7 +4,7 @@
  * A table lists a record's fields in the order the Go struct declares them,
  * each with its camelCase name, JSON key, kind and presence rule. From it,
  * `record` derives, once at module load, the record's Effect Schema and three
- * functions specialised by closure over the table:
+ * functions specialised to the table:
  *
  * - `read`: a `JSON.parse` value → the record (validated, frozen);
  * - `write`: the record → Go's `MarshalIndent` text;
@@ -15,7 +15,8 @@
  * Kinds (`string`, `int`, `bool`, `timestamp`, `openEnum`, `list`, records)
  * know how to read, write and check one value; presence rules (`required`,
  * `omitEmpty`, `optional`, `nullWhenAbsent`) are Go's `omitempty` and pointer
- * semantics.
+ * semantics. `read` and `write`, the hot paths, are generated per record as
+ * source text (`compile`); `check` loops over the table.
  */
 import * as S from "effect/Schema"
 import * as Timestamp from "../Timestamp.js"
@@ -678,15 +679,16 @@ const runtime = { Failure, describe, field, indent, isObject, jsonValue, maxDept
 
 /**
  * A record's `read` and `write`, generated from its rows once at module
- * load. A loop over the table did the same work at about twice the cost of
- * the hand-written codec this replaced: a table lookup per key, one call
- * site calling every kind's `read` (too many targets for V8 to inline any),
- * and a store under a computed name into an object growing one property at
- * a time. The generated code is what that codec was, for every record: a
- * `switch` on the key, a local per field, each kind called from a site of
- * its own, the record built by a constructor (its prototype marks it
- * checked). The source holds no data: keys and names are JSON string
- * literals and everything else is passed in, so a key cannot inject code.
+ * load. A loop over the table walked a parsed file at about twice the CPU
+ * of the hand-written codec this replaced (a whole decode: 1.18x): a table
+ * lookup per key, one call site calling every kind's `read` (too many
+ * targets for V8 to inline any), and a store under a computed name into an
+ * object growing one property at a time. The generated code is what that
+ * codec was, for every record: a `switch` on the key, a local per field,
+ * each kind called from a site of its own, the record built by a
+ * constructor (its prototype marks it checked). The table's text enters
+ * the source only as JSON string literals (`JSON.stringify`: keys, names,
+ * a message); kinds and labels are passed in, so no key can inject code.
  */
 const compile = (rows: ReadonlyArray<Row>, proto: object, legacyKeys: ReadonlySet<string>): {
   readonly read: Kind<unknown>["read"]
