@@ -28,6 +28,7 @@ import {
   field,
   formatPath,
   indent,
+  int,
   isObject,
   isPlainObject,
   jsonValue,
@@ -117,11 +118,94 @@ const readState = (v: unknown, ctx: ReadContext): Schema.State => {
 }
 
 /**
- * Spellings `JSON.parse` would hide: a number with a fraction or exponent
- * right after a key (`"exit_code": 1e2`), an escape inside a `*_at` string,
- * an escaped surrogate. A hit inside a string only costs the slow path.
+ * The keys of the tables' `int` fields: the only members whose number
+ * spelling decode looks at (a fraction or exponent is refused there, as Go
+ * refuses it, and is harmless anywhere else).
  */
-const NEEDS_TOKENS = /":\s*-?\d+[.eE]|_at"\s*:\s*"[^"\\]*\\|\\u[dD][89a-fA-F]/
+const intKeys: ReadonlyArray<string> = [
+  ...new Set(Format.records.flatMap((r) => Object.values(r.fields).filter((f) => f.kind === int).map((f) => f.key)))
+]
+
+const regExpText = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/** An `int` field's value written with a fraction or exponent (`"exit_code" : 1e2`). */
+const INT_WITH_FRACTION = new RegExp(`"(?:${intKeys.map(regExpText).join("|")})"\\s*:\\s*-?\\d+[.eE]`)
+
+/** Any member's number written with a fraction or exponent, whatever its key's spelling. */
+const NUMBER_WITH_FRACTION = /"\s*:\s*-?\d+[.eE]/
+
+/** The escapes `needsTokens` looks for, as one regular expression (without escaped keys, which it implies). */
+const TIMESTAMP_ESCAPE_OR_SURROGATE = /_at"\s*:\s*"[^"\\]*\\|\\u[dD][89a-fA-F]/
+
+/** What the regular expression `\s` matches (a superset of JSON's whitespace). */
+const isSpace = (c: number): boolean =>
+  c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+  c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+
+/** The position of the last character before `at` that `\s` does not match (-1 if none). */
+const skipSpaceBack = (text: string, at: number): number => {
+  let i = at - 1
+  while (i >= 0 && isSpace(text.charCodeAt(i))) i--
+  return i
+}
+
+/** Whether the text just before `quote` is `_at"\s*:\s*`: the string opening there is a timestamp key's value. */
+const followsTimestampKey = (text: string, quote: number): boolean => {
+  let i = skipSpaceBack(text, quote)
+  if (text.charCodeAt(i) !== 0x3a) return false
+  i = skipSpaceBack(text, i)
+  return i >= 3 && text.charCodeAt(i) === 0x22 && text.charCodeAt(i - 1) === 0x74 && text.charCodeAt(i - 2) === 0x61 &&
+    text.charCodeAt(i - 3) === 0x5f
+}
+
+/** Whether the string opening at `quote` follows `{` or `,`: a key (or an array's later item). */
+const opensKey = (text: string, quote: number): boolean => {
+  const c = text.charCodeAt(skipSpaceBack(text, quote))
+  return c === 0x7b || c === 0x2c
+}
+
+/**
+ * Whether the text has a spelling `JSON.parse` would hide: an `int`
+ * field's number with a fraction or exponent, an escape inside a `*_at`
+ * string (`_at"\s*:\s*"[^"\\]*\\`), an escaped surrogate
+ * (`\\u[dD][89a-fA-F]`). Then the token parser reads the file. A hit that
+ * turns out harmless (inside a string, say) only costs that slower parser.
+ *
+ * One regular expression for all of it cost twice as much: its scan stops
+ * at every `"`. Here only the `int` fields' keys are searched for, and the
+ * escapes are found where `indexOf` (native) finds a backslash; each is
+ * looked at where it is, and for the first escape of a string, the string's
+ * opening quote (searched for only when there is one after the previous
+ * backslash, so the scan stays linear however many escapes a string has):
+ * a timestamp's value, or a key, which may be an `int` field's key spelled
+ * with escapes, are sent to the token parser.
+ */
+export const needsTokens = (text: string): boolean => {
+  if (INT_WITH_FRACTION.test(text)) return true
+  let previous = -1
+  // The first quote after the previous backslash, found once per stretch between quotes.
+  let nextQuote = -1
+  let count = 0
+  for (let i = text.indexOf("\\"); i !== -1; previous = i, i = text.indexOf("\\", i + 1)) {
+    // Escapes denser than one per 64 characters (a long multi-line message): per character, the regular expressions are cheaper.
+    if (++count > 4096 && count * 64 > i) return NUMBER_WITH_FRACTION.test(text) || TIMESTAMP_ESCAPE_OR_SURROGATE.test(text)
+    if (text.charCodeAt(i + 1) === 0x75) {
+      const c2 = text.charCodeAt(i + 2)
+      const c3 = text.charCodeAt(i + 3) | 0x20 // lower case, for the letters
+      if ((c2 === 0x64 || c2 === 0x44) && (c3 === 0x38 || c3 === 0x39 || (c3 >= 0x61 && c3 <= 0x66))) return true
+    }
+    if (nextQuote <= previous) {
+      nextQuote = text.indexOf("\"", previous + 1)
+      if (nextQuote === -1) nextQuote = text.length
+    }
+    if (nextQuote < i) {
+      // A quote between the previous backslash and this one: this is the first escape of the string opening there.
+      const quote = text.lastIndexOf("\"", i - 1)
+      if (followsTimestampKey(text, quote) || opensKey(text, quote)) return true
+    }
+  }
+  return false
+}
 
 type Corruption = Omit<ConstructorParameters<typeof CorruptStateFile>[0], "path">
 
@@ -134,13 +218,16 @@ const parseJson = (input: string | Uint8Array): { readonly parsed: unknown; read
   if (typeof input !== "string" && input.byteLength > maxFileBytes) {
     return { jsonPath: "$", expected: `a file of at most ${maxFileBytes} bytes`, found: `${input.byteLength} bytes` }
   }
+  // Not Latin-1 for ASCII, though it converts at a third of the cost: Node
+  // makes a large one an external string, and at 73 MB JSON.parse and the
+  // collector then cost more than the conversion saved.
   const text = typeof input === "string"
     ? input
     : isUtf8(input)
     ? Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString("utf8")
     : Json.decodeUtf8LikeGo(input)
   try {
-    if (NEEDS_TOKENS.test(text)) {
+    if (needsTokens(text)) {
       const marks: Json.Spellings = new WeakMap()
       return { parsed: Json.parse(text, marks), marks }
     }
