@@ -440,7 +440,6 @@ export const make = (options: Options = {}) =>
         const q = on(conn)
         yield* Effect.addFinalizer(() => tx.done ? Effect.void : Effect.ignore(q(sql`ROLLBACK`)))
         yield* q(sql`BEGIN`)
-        yield* q(sql`SELECT set_config('lock_timeout', ${`${slice}ms`}, true)`)
         return tx
       }).pipe(Scope.extend(scope), Effect.mapError(ioError("begin", path)), Effect.onError(() => Scope.close(scope, Exit.void)))
       return { tx: opened, scope }
@@ -456,7 +455,10 @@ export const make = (options: Options = {}) =>
           // missed its query still frees the connection (and our ROLLBACK) within `slice`.
           const attempt: Effect.Effect<void, LockTimeout | StateIoError> = Effect.gen(function*() {
             yield* q(sql`SAVEPOINT lock_wait`)
-            const locked = yield* Effect.either(q(sql`SELECT pg_advisory_xact_lock(${lockKey})`))
+            // The lock_timeout is set in the lock's own round trip (the FROM runs first), and again on each
+            // attempt, since rolling back to the savepoint undoes it.
+            const locked = yield* Effect.either(q(sql`
+              SELECT pg_advisory_xact_lock(${lockKey}) FROM (SELECT set_config('lock_timeout', ${`${slice}ms`}, true)) AS timeout`))
             if (Either.isRight(locked)) return
             if (sqlCode(locked.left) !== lockNotAvailable) return yield* Effect.fail(locked.left)
             yield* q(sql`ROLLBACK TO SAVEPOINT lock_wait`)
