@@ -52,7 +52,13 @@ export interface FileCalls {
   /** Writes from `buffer` at the file's position; how many bytes it took. */
   readonly write: (fd: number, buffer: Uint8Array, path: string) => number
   readonly fsync: (fd: number, path: string) => void
-  readonly close: (fd: number, path: string) => void
+  /**
+   * Not blocking: closing the last descriptor of a file that was replaced
+   * frees its blocks, which waits for the file system's journal (2 ms and
+   * more here while other processes fsync), so it goes to libuv's pool and
+   * nobody but the store's teardown waits for it.
+   */
+  readonly close: (fd: number, path: string, done: (error: unknown) => void) => void
   readonly unlink: (path: string) => void
   readonly rename: (from: string, to: string) => void
   readonly fsyncDirectory: (dir: string) => void
@@ -66,7 +72,7 @@ export const nodeFileCalls: FileCalls = {
   read: (fd, buffer) => NodeFs.readSync(fd, buffer, 0, buffer.byteLength, null),
   write: (fd, buffer) => NodeFs.writeSync(fd, buffer, 0, buffer.byteLength, null),
   fsync: (fd) => NodeFs.fsyncSync(fd),
-  close: (fd) => NodeFs.closeSync(fd),
+  close: (fd, _path, done) => NodeFs.close(fd, done),
   unlink: (path) => NodeFs.unlinkSync(path),
   rename: NodeFs.renameSync,
   fsyncDirectory: (dir) => {
@@ -217,15 +223,17 @@ export const make = Effect.fnUntraced(function*(options?: {
 
   /**
    * Closes a descriptor the store opened with `calls`. A failing close(2) is
-   * ignored, as `openScoped` does: the descriptor is freed anyway.
+   * ignored, as `openScoped` does: the descriptor is freed anyway, and the
+   * file was only read, or fsynced before its rename.
    */
-  const closeQuietly = (fd: number, file: string) => {
-    try {
-      calls.close(fd, file)
-    } catch {
-      // Freed whatever close(2) reports; the file was only read, or fsynced before its rename.
-    }
-  }
+  const closeQuietly = (fd: number, file: string) =>
+    Effect.async<void>((resume) => {
+      try {
+        calls.close(fd, file, () => resume(Effect.void))
+      } catch {
+        resume(Effect.void)
+      }
+    })
 
   /**
    * Opens `file` with `calls` for the lifetime of the current scope, or
@@ -240,7 +248,7 @@ export const make = Effect.fnUntraced(function*(options?: {
       } catch (cause) {
         return Effect.succeed({ fd: undefined, cause })
       }
-      return Effect.as(Effect.addFinalizer(() => Effect.sync(() => closeQuietly(fd, file))), { fd, cause: undefined })
+      return Effect.as(Effect.addFinalizer(() => closeQuietly(fd, file)), { fd, cause: undefined })
     }))
 
   /** The whole file behind `fd`, of the size its fstat gave; the blocking twin of `readAll`. */

@@ -128,10 +128,15 @@ export const faultyFileSystem = (
       NodeFs.fsyncSync(fd)
     },
     // As Node's FileSystem reports a failing close: the descriptor is closed all the same.
-    close: (fd, path) => {
-      NodeFs.closeSync(fd)
-      throwIfFaulty("close", path)
-    },
+    close: (fd, path, done) =>
+      NodeFs.close(fd, (error) => {
+        try {
+          throwIfFaulty("close", path)
+          done(error)
+        } catch (injected) {
+          done(injected)
+        }
+      }),
     unlink: (path) => {
       throwIfFaulty("remove", path)
       NodeFs.unlinkSync(path)
