@@ -59,6 +59,8 @@ export interface FileCalls {
    * nobody but the store's teardown waits for it.
    */
   readonly close: (fd: number, path: string, done: (error: unknown) => void) => void
+  /** Blocking, for a file still linked in its directory: nothing to free, so nothing to wait for. */
+  readonly closeNow: (fd: number, path: string) => void
   readonly unlink: (path: string) => void
   readonly rename: (from: string, to: string) => void
   readonly fsyncDirectory: (dir: string) => void
@@ -73,6 +75,7 @@ export const nodeFileCalls: FileCalls = {
   write: (fd, buffer) => NodeFs.writeSync(fd, buffer, 0, buffer.byteLength, null),
   fsync: (fd) => NodeFs.fsyncSync(fd),
   close: (fd, _path, done) => NodeFs.close(fd, done),
+  closeNow: (fd) => NodeFs.closeSync(fd),
   unlink: (path) => NodeFs.unlinkSync(path),
   rename: NodeFs.renameSync,
   fsyncDirectory: (dir) => {
@@ -222,17 +225,35 @@ export const make = Effect.fnUntraced(function*(options?: {
   type Opened = { readonly fd: number; readonly cause: undefined } | { readonly fd: undefined; readonly cause: unknown }
 
   /**
-   * Closes a descriptor the store opened with `calls`. A failing close(2) is
-   * ignored, as `openScoped` does: the descriptor is freed anyway, and the
-   * file was only read, or fsynced before its rename.
+   * Closes a descriptor the store opened with `calls`: at once if its file
+   * is still linked (the store lets go of a snapshot just before replacing
+   * it, see `store.ts`), else on the pool. A failing close(2) is ignored, as
+   * `openScoped` does: the descriptor is freed anyway, and the file was only
+   * read, or fsynced before its rename.
    */
   const closeQuietly = (fd: number, file: string) =>
-    Effect.async<void>((resume) => {
+    Effect.suspend(() => {
+      let linked = false
       try {
-        calls.close(fd, file, () => resume(Effect.void))
+        linked = NodeFs.fstatSync(fd).nlink > 0
       } catch {
-        resume(Effect.void)
+        // Unknown: the pool, which is right either way.
       }
+      if (linked) {
+        try {
+          calls.closeNow(fd, file)
+        } catch {
+          // Freed whatever close(2) reports.
+        }
+        return Effect.void
+      }
+      return Effect.async<void>((resume) => {
+        try {
+          calls.close(fd, file, () => resume(Effect.void))
+        } catch {
+          resume(Effect.void)
+        }
+      })
     })
 
   /**

@@ -128,6 +128,10 @@ export const faultyFileSystem = (
       NodeFs.fsyncSync(fd)
     },
     // As Node's FileSystem reports a failing close: the descriptor is closed all the same.
+    closeNow: (fd, path) => {
+      NodeFs.closeSync(fd)
+      throwIfFaulty("close", path)
+    },
     close: (fd, path, done) =>
       NodeFs.close(fd, (error) => {
         try {
