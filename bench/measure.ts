@@ -75,6 +75,30 @@ export const otherWriter = (file: string, source: string, variant: string): () =
   }
 }
 
+/**
+ * Watches the event loop with a 1 ms timer until `stop`, which returns the
+ * longest time (ms) the loop went without running it, less the 1 ms
+ * period: the longest stall of everything else the process does (other
+ * fibers, sockets, timers). The last gap, to `stop` itself, counts too.
+ */
+export const loopWatch = (): { readonly stop: () => number } => {
+  let last = performance.now()
+  let longest = 0
+  const tick = () => {
+    const now = performance.now()
+    longest = Math.max(longest, now - last)
+    last = now
+  }
+  const timer = setInterval(tick, 1)
+  return {
+    stop: () => {
+      tick()
+      clearInterval(timer)
+      return Math.max(0, longest - 1)
+    }
+  }
+}
+
 /** Peak resident set size of this process so far, in bytes (maxRSS is in KiB on Linux). */
 export const peakRssBytes = (): number => process.resourceUsage().maxRSS * 1024
 

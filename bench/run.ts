@@ -149,6 +149,10 @@ for (const jobs of sizes) {
         rows.push([label, fmt(a.medianMs), fmt(a.p99Ms), fmt(b.medianMs), fmt(b.p99Ms), `${ratios[ours]}x`])
       }
       say(table(rows))
+      say()
+      say(`longest event-loop stall during a one-field update: median ${fmt(s["updateLoopStall"]!.medianMs)}, max ${
+        fmt(s["updateLoopStallMax"]!.medianMs)
+      } (${s["updateLoopStall"]!.runs} updates, a 1 ms timer watching)`)
       Object.assign(entry, { store: s, ratios, storePeakRssBytes: store.maxRssBytes })
     }
     say()
@@ -228,6 +232,33 @@ say(table(rows))
 say()
 say(failures.length === 0 ? "(final counts were exact in every run)" : `LOST UPDATES:\n${failures.join("\n")}`)
 report["contention"] = { perWorker, warmup, rates: contention }
+
+/** Issue 11's targets, side by side from this run (the figures above). */
+const targets = () => {
+  const small = sizesReport["10"] as { ratios?: Record<string, number> } | undefined
+  const largest = sizesReport[String(Math.max(...sizes))] as { store?: Record<string, Figure> } | undefined
+  const met = (ok: boolean) => (ok ? "met" : "not met")
+  const rows = [["target", "this run", ""]]
+  const oneField = small?.ratios?.["oneFieldUpdate"]
+  if (oneField !== undefined) rows.push(["one-field update, 10 jobs, at most 1.5x the floor", `${oneField}x`, met(oneField <= 1.5)])
+  for (const p of ["4", "8"]) {
+    const r = contention[p]?.["ratio"]
+    if (r !== undefined) rows.push([`${p} contending processes, at least 0.8x the floor`, `${r}x`, met(r >= 0.8)])
+  }
+  const cold = small?.ratios?.["coldLoad"]
+  if (cold !== undefined) rows.push(["cold load, 10 jobs, at most 2x the floor's read + JSON.parse", `${cold}x`, met(cold <= 2)])
+  const stall = largest?.store?.["updateLoopStallMax"]
+  if (stall !== undefined) {
+    rows.push([`longest event-loop stall, one-field update, ${Math.max(...sizes)} jobs`, fmt(stall.medianMs), "(reported)"])
+  }
+  return rows
+}
+if (storeAvailable) {
+  say()
+  say("## issue 11 targets")
+  say()
+  say(table(targets()))
+}
 report["failures"] = failures
 
 console.log(JSON.stringify(report))

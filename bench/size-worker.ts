@@ -18,7 +18,7 @@ import * as Schema from "../src/Schema.js"
 import * as Store from "../src/Store.js"
 import * as Timestamp from "../src/Timestamp.js"
 import { jobId } from "./generate.js"
-import { type Figure, otherWriter, parseSizeArgs, peakRssBytes, timeAsync, timeSync } from "./measure.js"
+import { type Figure, loopWatch, otherWriter, parseSizeArgs, peakRssBytes, summarize, timeAsync, timeSync } from "./measure.js"
 
 const { jobs, mode, runs, source, variant } = parseSizeArgs(process.argv.slice(2))
 
@@ -72,6 +72,20 @@ const main = Effect.gen(function*() {
   figures.noopUpdate = yield* Effect.promise(() => timeAsync(many, () => run(store.update((s) => s))))
   yield* oneField(-1)
   figures.oneFieldUpdate = yield* Effect.promise(() => timeAsync(few, (i) => run(oneField(i))))
+  // The same update again, each watched by a 1 ms timer: the longest gap between its ticks is how long
+  // the event loop could not run anything else (other fibers, sockets, timers) during the update.
+  const stalls: Array<number> = []
+  yield* Effect.promise(() =>
+    timeAsync(few, async (i) => {
+      const watch = loopWatch()
+      // Times no earlier run wrote, so every one of these updates writes.
+      await run(oneField(few + 100 + i))
+      const stall = watch.stop()
+      if (i >= 0) stalls.push(stall)
+    })
+  )
+  figures.updateLoopStall = summarize(stalls)
+  figures.updateLoopStallMax = summarize([Math.max(...stalls)])
   const current = yield* store.load
   figures.saveUnchanged = yield* Effect.promise(() => timeAsync(many, () => run(store.save(current))))
   return { figures, fileBytes }

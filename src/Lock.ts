@@ -100,7 +100,9 @@ export interface LockOptions {
  * served, behind it). Waiting is interruptible. A wait that is interrupted
  * or times out leaves the blocking call to the next waiter of this process,
  * or, if there is none, lets go of the lock the moment the call gets it, so
- * the lock is never left held.
+ * the lock is never left held. A fiber that waits keeps the process alive
+ * (also with no timeout, `Duration.infinity`); a call left parked by a wait
+ * that ended does not.
  *
  * Not re-entrant: acquiring a lock the current fiber already holds waits
  * until the timeout.

@@ -514,6 +514,24 @@ describe("Lock", () => {
         // The holder held throughout, and still can let go.
         expect(yield* holder.ask("release")).toBe("released")
       }))
+
+    live("a program waiting with no timeout stays alive until it gets the lock (nothing else keeps it alive)", () =>
+      Effect.gen(function*() {
+        const lockPath = tempLock()
+        const holder = yield* pythonPeer
+        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+        const exited = yield* Effect.async<{ code: number | null; stdout: string }>((resume) => {
+          const child = execFile(process.execPath, [path.join(fixtures, "wait-forever.mjs"), lockPath], { timeout: 30_000 })
+          let stdout = ""
+          child.stdout!.on("data", (chunk: Buffer) => {
+            stdout += chunk.toString()
+            // Let go only once the child waits, and a while after: long enough for an unkept process to end.
+            if (stdout === "waiting\n") setTimeout(() => Effect.runFork(holder.ask("release")), 1_000)
+          })
+          child.on("exit", (code) => resume(Effect.succeed({ code, stdout })))
+        })
+        expect(exited).toEqual({ code: 0, stdout: "waiting\nlocked\n" })
+      }))
   })
 
   describe("across processes", () => {

@@ -14,7 +14,7 @@ import * as Schema from "../src/Schema.js"
 import * as Store from "../src/Store.js"
 import { stateStoreContract } from "./contract/StateStoreContract.js"
 import { type Fault, faultyFileSystem, type Hook } from "./support/faults.js"
-import { Commit, type CommitCalls } from "../src/internal/fileBackend.js"
+import { Calls, type FileCalls, nodeFileCalls } from "../src/internal/fileBackend.js"
 import { decodeOrFail } from "./fixtures/workers/harness.js"
 import { openFilesUnder } from "./support/fds.js"
 
@@ -206,7 +206,7 @@ describe("layerNode: honest outcomes and owned handles", () => {
   const realistic = golden("full_realistic.expected.json")
   const reposOf = (file: string) => Object.keys(decodeOrFail(fs.readFileSync(file), "state.json").repos)
   const withHook = (dir: string, hook: Hook) =>
-    Store.layer({ dir, lockTimeout: "10 seconds" }).pipe(Layer.provide(Layer.merge(faultyFileSystem([], [], hook), NodePath.layer)))
+    Store.layer({ dir, lockTimeout: "10 seconds" }).pipe(Layer.provide(Layer.merge(faultyFileSystem([], [], hook, "async"), NodePath.layer)))
 
   it("save rewrites a file not in the Go tool's form; an update whose f returns its state does not", async () => {
     const dir = tempDir()
@@ -339,9 +339,8 @@ describe("layerNode: the directory fsync", () => {
   it("goes to the directory the rename went into, also after the state directory was replaced", async () => {
     const dir = tempDir()
     const synced: Array<number> = []
-    const commit: CommitCalls = {
-      rename: fs.renameSync,
-      fstat: (fd) => fs.fstatSync(fd),
+    const calls: FileCalls = {
+      ...nodeFileCalls,
       fsyncDirectory: (d) => {
         const fd = fs.openSync(d, "r")
         try {
@@ -352,7 +351,7 @@ describe("layerNode: the directory fsync", () => {
         }
       }
     }
-    const layer = Store.layerNode({ dir }).pipe(Layer.provide(Layer.succeed(Commit, commit)))
+    const layer = Store.layerNode({ dir }).pipe(Layer.provide(Layer.succeed(Calls, calls)))
     await Effect.runPromise(Effect.provide(
       Effect.gen(function*() {
         const store = yield* Store.StateStore

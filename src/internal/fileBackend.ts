@@ -33,33 +33,76 @@ const TEMP_FILE = /^state\.json\.tmp\d+$/
 const staleTempScanMillis = 10_000
 
 /**
- * The calls from the rename on, made synchronously on the main thread: the
- * rename, the fstat of the new file and the directory fsync. Run in one
- * synchronous step with the check for a pending interruption, nothing can
- * interrupt an update between deciding to rename and recording that it did,
- * so an update reports exactly what it did. A reference so that tests can
- * inject faults; each throws Node's errors (with `code`).
+ * The blocking calls of the file store, on the main thread. The rename,
+ * the fstat of the new file and the directory fsync are always made this
+ * way: run in one synchronous step with the check for a pending
+ * interruption, nothing can interrupt an update between deciding to rename
+ * and recording that it did, so an update reports exactly what it did. For
+ * a file of at most `SyncLimit` bytes the whole read and write are made
+ * this way too (see BENCHMARKS.md, issue 11). A reference so that tests
+ * can inject faults; each throws Node's errors (with `code`). `path` is the
+ * file's name when it was opened, for messages and faults.
  */
-export interface CommitCalls {
-  readonly rename: (from: string, to: string) => void
-  /** `path` is the file's name when it was opened, for messages. */
+export interface FileCalls {
+  readonly stat: (path: string) => NodeFs.Stats
+  readonly open: (path: string, flags: string, mode?: number) => number
   readonly fstat: (fd: number, path: string) => NodeFs.Stats
+  /** Reads into `buffer` at the file's position; 0 at its end. */
+  readonly read: (fd: number, buffer: Uint8Array, path: string) => number
+  /** Writes from `buffer` at the file's position; how many bytes it took. */
+  readonly write: (fd: number, buffer: Uint8Array, path: string) => number
+  readonly fsync: (fd: number, path: string) => void
+  /**
+   * Not blocking: closing the last descriptor of a file that was replaced
+   * frees its blocks, which waits for the file system's journal (2 ms and
+   * more here while other processes fsync), so it goes to libuv's pool and
+   * nobody but the store's teardown waits for it.
+   */
+  readonly close: (fd: number, path: string, done: (error: unknown) => void) => void
+  /** Blocking, for a file still linked in its directory: nothing to free, so nothing to wait for. */
+  readonly closeNow: (fd: number, path: string) => void
+  readonly unlink: (path: string) => void
+  readonly rename: (from: string, to: string) => void
   readonly fsyncDirectory: (dir: string) => void
 }
 
-export class Commit extends Context.Reference<Commit>()("@incrementum/state/internal/fileBackend/Commit", {
-  defaultValue: (): CommitCalls => ({
-    rename: NodeFs.renameSync,
-    fstat: (fd) => NodeFs.fstatSync(fd),
-    fsyncDirectory: (dir) => {
-      const fd = NodeFs.openSync(dir, "r")
-      try {
-        NodeFs.fsyncSync(fd)
-      } finally {
-        NodeFs.closeSync(fd)
-      }
+/** Node's synchronous calls. */
+export const nodeFileCalls: FileCalls = {
+  stat: (path) => NodeFs.statSync(path),
+  open: (path, flags, mode) => NodeFs.openSync(path, flags, mode),
+  fstat: (fd) => NodeFs.fstatSync(fd),
+  read: (fd, buffer) => NodeFs.readSync(fd, buffer, 0, buffer.byteLength, null),
+  write: (fd, buffer) => NodeFs.writeSync(fd, buffer, 0, buffer.byteLength, null),
+  fsync: (fd) => NodeFs.fsyncSync(fd),
+  close: (fd, _path, done) => NodeFs.close(fd, done),
+  closeNow: (fd) => NodeFs.closeSync(fd),
+  unlink: (path) => NodeFs.unlinkSync(path),
+  rename: NodeFs.renameSync,
+  fsyncDirectory: (dir) => {
+    const fd = NodeFs.openSync(dir, "r")
+    try {
+      NodeFs.fsyncSync(fd)
+    } finally {
+      NodeFs.closeSync(fd)
     }
-  })
+  }
+}
+
+export class Calls extends Context.Reference<Calls>()("@incrementum/state/internal/fileBackend/Calls", {
+  defaultValue: (): FileCalls => nodeFileCalls
+}) {}
+
+/**
+ * The largest state file read and written with blocking calls (`Calls`)
+ * while the lock is held; larger ones go through the `FileSystem` service
+ * (libuv's pool), so the event loop is not stalled for the copy and fsync
+ * of a large file. 1 MiB: a realistic state (tens of jobs) is tens of kB,
+ * which a blocking write and fsync finish in well under a millisecond here,
+ * less than the ten pool round trips they replace. 0 makes every read and
+ * write go through `FileSystem`.
+ */
+export class SyncLimit extends Context.Reference<SyncLimit>()("@incrementum/state/internal/fileBackend/SyncLimit", {
+  defaultValue: () => ({ bytes: 1 << 20 })
 }) {}
 
 /**
@@ -77,6 +120,24 @@ const stampOf = (info: FileSystem.File.Info): string =>
 const stampOfStats = (stats: NodeFs.Stats): string => `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtime.getTime()}`
 
 const isNotFound = (e: PlatformError.PlatformError) => e._tag === "SystemError" && e.reason === "NotFound"
+
+const codeOf = (cause: unknown): unknown => (cause as NodeJS.ErrnoException | undefined)?.code
+
+/** What a stat found that is not a regular file, in the words of `FileSystem.File.Type`. */
+const typeOfStats = (stats: NodeFs.Stats): string =>
+  stats.isDirectory()
+    ? "Directory"
+    : stats.isSymbolicLink()
+    ? "SymbolicLink"
+    : stats.isBlockDevice()
+    ? "BlockDevice"
+    : stats.isCharacterDevice()
+    ? "CharacterDevice"
+    : stats.isFIFO()
+    ? "FIFO"
+    : stats.isSocket()
+    ? "Socket"
+    : "Unknown"
 
 const ioError = (operation: string, path: string, committed?: boolean) => (cause: PlatformError.PlatformError) =>
   new StateIoError({
@@ -104,7 +165,8 @@ export const make = Effect.fnUntraced(function*(options?: {
 }) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const calls = yield* Commit
+  const calls = yield* Calls
+  const syncLimit = (yield* SyncLimit).bytes
   // The process's lock bookkeeping if the program provides it, else the store's own.
   const provided = yield* Effect.serviceOption(Lock.Locks)
   const locks = Option.isSome(provided) ? provided.value : yield* Lock.make
@@ -160,8 +222,123 @@ export const make = Effect.fnUntraced(function*(options?: {
   const absent = (known: string | undefined) =>
     Effect.succeed(known === "" ? undefined : { _tag: "Absent", stamp: "" } as const)
 
+  type Opened = { readonly fd: number; readonly cause: undefined } | { readonly fd: undefined; readonly cause: unknown }
+
+  /**
+   * Closes a descriptor the store opened with `calls`: at once if its file
+   * is still linked (the store lets go of a snapshot just before replacing
+   * it, see `store.ts`), else on the pool. A failing close(2) is ignored, as
+   * `openScoped` does: the descriptor is freed anyway, and the file was only
+   * read, or fsynced before its rename.
+   */
+  const closeQuietly = (fd: number, file: string) =>
+    Effect.suspend(() => {
+      let linked = false
+      try {
+        linked = NodeFs.fstatSync(fd).nlink > 0
+      } catch {
+        // Unknown: the pool, which is right either way.
+      }
+      if (linked) {
+        try {
+          calls.closeNow(fd, file)
+        } catch {
+          // Freed whatever close(2) reports.
+        }
+        return Effect.void
+      }
+      return Effect.async<void>((resume) => {
+        try {
+          calls.close(fd, file, () => resume(Effect.void))
+        } catch {
+          resume(Effect.void)
+        }
+      })
+    })
+
+  /**
+   * Opens `file` with `calls` for the lifetime of the current scope, or
+   * gives the error Node threw. Uninterruptible, so the descriptor is always
+   * either never opened or owned by the scope.
+   */
+  const openSyncScoped = (file: string, flags: string, mode?: number) =>
+    Effect.uninterruptible(Effect.suspend((): Effect.Effect<Opened, never, Scope.Scope> => {
+      let fd: number
+      try {
+        fd = calls.open(file, flags, mode)
+      } catch (cause) {
+        return Effect.succeed({ fd: undefined, cause })
+      }
+      return Effect.as(Effect.addFinalizer(() => closeQuietly(fd, file)), { fd, cause: undefined })
+    }))
+
+  /** The whole file behind `fd`, of the size its fstat gave; the blocking twin of `readAll`. */
+  const readAllSync = (fd: number): Content => {
+    let opened: NodeFs.Stats
+    try {
+      opened = calls.fstat(fd, statePath)
+    } catch (cause) {
+      throw nodeIoError("stat", statePath, false, cause)
+    }
+    if (opened.size > codec.maxFileBytes) throw tooLarge(opened.size)
+    const buffer = Buffer.allocUnsafe(opened.size)
+    let offset = 0
+    try {
+      while (offset < buffer.length) {
+        const n = calls.read(fd, buffer.subarray(offset), statePath)
+        if (n === 0) break
+        offset += n
+      }
+      if (offset === buffer.length && calls.read(fd, Buffer.allocUnsafe(1), statePath) > 0) {
+        throw new StateIoError({ operation: "read", path: statePath, reason: "the file changed while being read" })
+      }
+    } catch (cause) {
+      throw cause instanceof StateIoError ? cause : nodeIoError("read", statePath, false, cause)
+    }
+    return { _tag: "Bytes", stamp: stampOfStats(opened), bytes: buffer.subarray(0, offset) }
+  }
+
+  /** A small file's read, blocking: open, fstat, read, in one step with no thread hop. */
+  const readChangedSync = (known: string | undefined) =>
+    Effect.flatMap(openSyncScoped(statePath, "r"), (opened): Effect.Effect<Content | undefined, StateIoError | CorruptStateFile> => {
+      if (opened.fd === undefined) {
+        // Removed since the stat: absent now.
+        return codeOf(opened.cause) === "ENOENT"
+          ? absent(known)
+          : Effect.fail(nodeIoError("open", statePath, false, opened.cause))
+      }
+      try {
+        return Effect.succeed(readAllSync(opened.fd))
+      } catch (error) {
+        return Effect.fail(error as StateIoError | CorruptStateFile)
+      }
+    })
+
+  /**
+   * The stat, blocking (2 µs here, where a pool round trip costs 100 µs);
+   * a file of at most `syncLimit` bytes is then read the same way, a larger
+   * one through `FileSystem`.
+   */
+  const readSync = (known: string | undefined): Effect.Effect<Content | undefined, StateIoError | CorruptStateFile, Scope.Scope> =>
+    Effect.suspend(() => {
+      let info: NodeFs.Stats
+      try {
+        info = calls.stat(statePath)
+      } catch (cause) {
+        return codeOf(cause) === "ENOENT" ? absent(known) : Effect.fail(nodeIoError("stat", statePath, false, cause))
+      }
+      if (!info.isFile()) {
+        return Effect.fail(
+          new StateIoError({ operation: "read", path: statePath, reason: `not a regular file (${typeOfStats(info)})` })
+        )
+      }
+      if (stampOfStats(info) === known) return Effect.succeed(undefined)
+      if (info.size > codec.maxFileBytes) return Effect.fail(tooLarge(info.size))
+      return info.size <= syncLimit ? readChangedSync(known) : readChanged(known)
+    })
+
   // Written with one combinator rather than a generator: an unchanged file (the warm load) is one stat and this.
-  const read = (known: string | undefined): Effect.Effect<Content | undefined, StateIoError | CorruptStateFile, Scope.Scope> =>
+  const readAsync = (known: string | undefined): Effect.Effect<Content | undefined, StateIoError | CorruptStateFile, Scope.Scope> =>
     Effect.matchEffect(fs.stat(statePath), {
       onFailure: (e) => isNotFound(e) ? absent(known) : Effect.fail(ioError("stat", statePath)(e)),
       onSuccess: (info) => {
@@ -175,6 +352,8 @@ export const make = Effect.fnUntraced(function*(options?: {
         return readChanged(known)
       }
     })
+
+  const read = syncLimit > 0 ? readSync : readAsync
 
   const readChanged = (known: string | undefined) =>
     Effect.gen(function*() {
@@ -262,7 +441,65 @@ export const make = Effect.fnUntraced(function*(options?: {
       return Effect.succeed(stamp)
     })
 
+  /** Creates the temp file as `createTemp` does, with `calls`. */
+  const createTempSync = Effect.gen(function*() {
+    for (let attempt = 0;; attempt++) {
+      const name = path.join(dir, `state.json.tmp${yield* Random.nextIntBetween(0, 4_294_967_295)}`)
+      const opened = yield* openSyncScoped(name, "wx", 0o600)
+      if (opened.fd !== undefined) return { name, fd: opened.fd }
+      if (codeOf(opened.cause) !== "EEXIST" || attempt >= 100) {
+        return yield* nodeIoError("create temp file", name, false, opened.cause)
+      }
+    }
+  })
+
+  /** Writes all of `bytes` at the file's position. */
+  const writeAllSync = (fd: number, bytes: Uint8Array, name: string) => {
+    let offset = 0
+    while (offset < bytes.byteLength) offset += calls.write(fd, bytes.subarray(offset), name)
+  }
+
+  /**
+   * A small file's write while the lock is held, blocking: create, write,
+   * fsync, then the commit step. No thread hop and no fiber switch between
+   * the calls, which is most of what an update of a small state cost.
+   */
+  const replaceSync: Backend["replace"] = (change) =>
+    Effect.gen(function*() {
+      yield* removeStaleTempFiles
+      // The temp file stays open in the caller's scope: once renamed, it is the new snapshot's pin.
+      const { fd, name } = yield* createTempSync
+      return yield* Effect.suspend(() => {
+        try {
+          writeAllSync(fd, change.next.bytes, name)
+        } catch (cause) {
+          return Effect.fail(nodeIoError("write temp file", name, false, cause))
+        }
+        try {
+          calls.fsync(fd, name)
+        } catch (cause) {
+          return Effect.fail(nodeIoError("fsync temp file", name, false, cause))
+        }
+        return renameIntoPlace(name, fd)
+      }).pipe(
+        Effect.onError((cause) =>
+          Effect.sync(() => {
+            // Once renamed (committed), the temp name is gone; before, it must not be left behind.
+            if (Option.exists(Cause.failureOption(cause), (e) => e._tag === "StateIoError" && e.committed === true)) return
+            try {
+              calls.unlink(name)
+            } catch {
+              // Left for the next writer's scan for stale temp files.
+            }
+          })
+        )
+      )
+    })
+
   const replace: Backend["replace"] = (change) =>
+    change.next.bytes.byteLength <= syncLimit ? replaceSync(change) : replaceAsync(change)
+
+  const replaceAsync: Backend["replace"] = (change) =>
     Effect.gen(function*() {
       yield* removeStaleTempFiles
       const { file, name } = yield* createTemp

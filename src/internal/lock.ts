@@ -3,6 +3,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import koffi from "koffi"
 import * as NodeFs from "node:fs"
@@ -189,16 +190,26 @@ class Parked {
     this.slot.forgetIfIdle()
   }
 
-  /** Completes once the call has returned; interrupting it only stops listening. */
-  readonly returned: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.status !== "waiting") return resume(Effect.void)
-    const wake = () => resume(Effect.void)
+  /** Listens for the call's return (`wake` is called once it has returned); the result stops listening. */
+  readonly returned: Listen = (wake) => {
+    if (this.status !== "waiting") {
+      wake()
+      return noop
+    }
     this.wake = wake
-    return Effect.sync(() => {
+    return () => {
       if (this.wake === wake) this.wake = undefined
-    })
-  })
+    }
+  }
 }
+
+const noop = (): void => {}
+
+/**
+ * Starts listening for an event: `wake` is called once it happened (at
+ * once if it already has); the function returned stops listening.
+ */
+type Listen = (wake: () => void) => () => void
 
 /** A fiber's place in a slot's queue. `granted` is the truth; `wake` only prompts the fiber to look. */
 interface Ticket {
@@ -261,15 +272,16 @@ class Slot {
   }
 }
 
-const granted = (ticket: Ticket): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    if (ticket.granted) return resume(Effect.void)
-    const wake = () => resume(Effect.void)
-    ticket.wake = wake
-    return Effect.sync(() => {
-      if (ticket.wake === wake) ticket.wake = undefined
-    })
-  })
+const granted = (ticket: Ticket): Listen => (wake) => {
+  if (ticket.granted) {
+    wake()
+    return noop
+  }
+  ticket.wake = wake
+  return () => {
+    if (ticket.wake === wake) ticket.wake = undefined
+  }
+}
 
 /**
  * The bookkeeping of one `Locks` service: per lock file, keyed by device and
@@ -366,8 +378,8 @@ export const isCurrent = (lockPath: string, file: LockFile): boolean => {
   }
 }
 
-/** Runs an interruptible wait under the acquisition's deadline, and always returns how it ended. */
-type Wait = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<Exit.Exit<A, E | LockTimeout>>
+/** Waits, interruptibly, for an event under the acquisition's deadline, and always returns how it ended. */
+type Wait = (listen: Listen) => Effect.Effect<Exit.Exit<void, LockTimeout>>
 
 /**
  * Takes the file lock; the caller holds the slot's permit and runs this
@@ -463,10 +475,62 @@ export const acquire = (
       const timeoutMillis = Duration.toMillis(timeout)
       const deadline = (yield* Clock.currentTimeMillis) + timeoutMillis
       const timedOut = () => new LockTimeout({ path: lockPath, waitedMillis: timeoutMillis })
-      // One deadline for the whole acquisition: the queue in this process, then the kernel's.
-      const wait: Wait = (effect) =>
-        Effect.exit(Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          restore(Effect.timeoutFail(effect, { duration: Math.max(0, deadline - now), onTimeout: timedOut }))))
+      // One deadline for the whole acquisition (the queue in this process, then the kernel's), kept by one
+      // timer fiber, started at the first wait. Not `Effect.timeoutFail` around each wait: its race forks a
+      // fiber per wait and, when the event wins, waits for the timer fiber's interruption, which put
+      // 300 µs or more between the other holder's unlock and this fiber running (measured here, loaded).
+      const timer: { expired: boolean; readonly expire: Set<() => void>; fiber: Fiber.RuntimeFiber<void> | undefined } = {
+        expired: false,
+        expire: new Set(),
+        fiber: undefined
+      }
+      const startTimer = Effect.suspend(() =>
+        timer.fiber !== undefined ? Effect.void : Clock.currentTimeMillis.pipe(
+          Effect.flatMap((now) =>
+            // Interruptible: a fiber forked here would otherwise inherit the acquisition's uninterruptibility.
+            Effect.forkDaemon(Effect.interruptible(Effect.zipRight(
+              Effect.sleep(Math.max(0, deadline - now)),
+              Effect.sync(() => {
+                timer.expired = true
+                for (const expire of timer.expire) expire()
+              })
+            )))
+          ),
+          Effect.map((fiber) => {
+            timer.fiber = fiber
+          })
+        )
+      )
+      // Not waited for, and no fiber forked to send it: the acquisition goes on while the timer's fiber ends.
+      const stopTimer = Effect.fiberIdWith((id) =>
+        Effect.sync(() => {
+          timer.fiber?.unsafeInterruptAsFork(id)
+        })
+      )
+      const wait: Wait = (listen) =>
+        Effect.zipRight(
+          startTimer,
+          Effect.exit(restore(Effect.async<void, LockTimeout>((resume) => {
+            if (timer.expired) return resume(Effect.fail(timedOut()))
+            // The flock thread does not keep the process alive (a program that is done must exit), and
+            // an unbounded timeout sets no timer: a fiber that waits must keep it alive itself.
+            const keepAlive = setInterval(noop, 2 ** 31 - 1)
+            let unlisten = noop
+            const stop = () => {
+              clearInterval(keepAlive)
+              timer.expire.delete(onExpire)
+              unlisten()
+            }
+            const settle = (outcome: Effect.Effect<void, LockTimeout>) => () => {
+              stop()
+              resume(outcome)
+            }
+            const onExpire = settle(Effect.fail(timedOut()))
+            timer.expire.add(onExpire)
+            unlisten = listen(settle(Effect.void))
+            return Effect.sync(stop)
+          })))
+        )
       const take = Effect.gen(function*() {
         for (;;) {
           const opened = yield* openLockFile(service, lockPath)
@@ -490,7 +554,7 @@ export const acquire = (
           yield* release(slot, locked.value)
         }
       })
-      const [, file] = yield* Effect.acquireRelease(take, ([slot, file]) => release(slot, file))
+      const [, file] = yield* Effect.acquireRelease(Effect.ensuring(take, stopTimer), ([slot, file]) => release(slot, file))
       return { path: lockPath, isCurrent: () => isCurrent(lockPath, file) }
     })
   ).pipe(Effect.withSpan("Lock.acquire", { attributes: { lockPath } }))

@@ -18,11 +18,13 @@ import * as Schema from "../../src/Schema.js"
 import type { StateError } from "../../src/StateError.js"
 import * as Store from "../../src/Store.js"
 import { decodeOrFail, FlockPeer, tempDir, tempFiles } from "../fixtures/workers/harness.js"
-import { type Errno, type Fault, faultyFileSystem } from "../support/faults.js"
+import { type Errno, type Fault, faultyFileSystem, type IoPath } from "../support/faults.js"
 
 const golden = (name: string) => fs.readFileSync(path.join(import.meta.dirname, "..", "fixtures", "golden", name))
 const realistic = golden("full_realistic.expected.json")
 const errnos: ReadonlyArray<Errno> = ["ENOSPC", "EIO", "EACCES", "EROFS", "EXDEV"]
+/** Both ways the store reads and writes: blocking calls (a small file) and `FileSystem` (a large one). */
+const ioPaths: ReadonlyArray<IoPath> = ["sync", "async"]
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 const TEMP = /state\.json\.tmp\d+$/
@@ -89,9 +91,10 @@ const withStore = <A>(
   dir: string,
   faults: Array<Fault>,
   hits: Array<string>,
+  ioPath: IoPath,
   body: (store: Store.StateStoreService) => Effect.Effect<A, never>
 ) => {
-  const services = Layer.merge(faultyFileSystem(faults, hits), NodePath.layer)
+  const services = Layer.merge(faultyFileSystem(faults, hits, undefined, ioPath), NodePath.layer)
   return Effect.runPromiseExit(
     Effect.scoped(Effect.flatMap(Store.make({ dir, lockTimeout: "10 seconds" }), body)).pipe(Effect.provide(services))
   )
@@ -111,9 +114,9 @@ afterAll(() => peer.close())
 const tried = { writeFaults: 0, readFaults: 0, closeFaults: 0 }
 
 describe("a fault at every step of a write", () => {
-  const cases = writeSteps.flatMap((step) => errnos.map((errno) => ({ ...step, errno })))
+  const cases = writeSteps.flatMap((step) => ioPaths.flatMap((ioPath) => errnos.map((errno) => ({ ...step, errno, ioPath }))))
 
-  it.each(cases)("$step fails with $errno: StateIoError($expected), old file intact (or new complete), no temp file, store usable after", async (c) => {
+  it.each(cases)("$step fails with $errno ($ioPath): StateIoError($expected), old file intact (or new complete), no temp file, store usable after", async (c) => {
     const dir = path.join(tempDir(), "state")
     const file = path.join(dir, "state.json")
     const stale = path.join(dir, "state.json.tmp123")
@@ -124,7 +127,7 @@ describe("a fault at every step of a write", () => {
     }
     const faults: Array<Fault> = [{ operation: c.operation, match: matcher(c.where, dir), errno: c.errno }]
     const hits: Array<string> = []
-    const exit = await withStore(dir, faults, hits, (store) =>
+    const exit = await withStore(dir, faults, hits, c.ioPath, (store) =>
       Effect.gen(function*() {
         const failed = yield* Effect.exit(store.update(addRepo("x")))
         const hitsAtFailure = hits.length
@@ -179,7 +182,7 @@ describe("a fault at every step of a write", () => {
     expect(tempFiles(dir)).toEqual([])
   })
 
-  it.each(errnos)("the temp file's cleanup itself fails (%s) after a failed write: the next process's writer removes it", async (errno) => {
+  it.each(ioPaths.flatMap((ioPath) => errnos.map((errno) => ({ errno, ioPath }))))("the temp file's cleanup itself fails ($errno, $ioPath) after a failed write: the next process's writer removes it", async ({ errno, ioPath }) => {
     const dir = tempDir()
     const file = path.join(dir, "state.json")
     fs.writeFileSync(file, realistic)
@@ -188,7 +191,7 @@ describe("a fault at every step of a write", () => {
       { operation: "remove", match: TEMP, errno }
     ]
     const hits: Array<string> = []
-    const exit = await withStore(dir, faults, hits, (store) =>
+    const exit = await withStore(dir, faults, hits, ioPath, (store) =>
       Effect.gen(function*() {
         const failed = yield* Effect.exit(store.update(addRepo("x")))
         const left = tempFiles(dir)
@@ -221,15 +224,15 @@ describe("a fault while closing a file the store or the lock opened", () => {
   const closeCases = [
     { file: "the temp file (closed when the next write replaces it)", where: "temp" as const },
     { file: "state.json opened for reading", where: "state" as const }
-  ].flatMap((c) => errnos.map((errno) => ({ ...c, errno })))
+  ].flatMap((c) => ioPaths.flatMap((ioPath) => errnos.map((errno) => ({ ...c, errno, ioPath }))))
 
-  it.each(closeCases)("closing $file fails with $errno: every update and load succeeds, the store closes cleanly, the lock is free", async (c) => {
+  it.each(closeCases)("closing $file fails with $errno ($ioPath): every update and load succeeds, the store closes cleanly, the lock is free", async (c) => {
     const dir = fs.realpathSync(tempDir())
     const file = path.join(dir, "state.json")
     fs.writeFileSync(file, realistic)
     const faults: Array<Fault> = [{ operation: "close", match: matcher(c.where, dir), errno: c.errno }]
     const hits: Array<string> = []
-    const exit = await withStore(dir, faults, hits, (store) =>
+    const exit = await withStore(dir, faults, hits, c.ioPath, (store) =>
       Effect.gen(function*() {
         const results: Array<Exit.Exit<unknown, StateError>> = []
         for (const name of ["a", "b", "c"]) results.push(yield* Effect.exit(store.update(addRepo(name))))
@@ -256,16 +259,16 @@ describe("a fault while closing a file the store or the lock opened", () => {
 })
 
 describe("a fault while reading", () => {
-  const cases = readSteps.flatMap((step) => errnos.map((errno) => ({ ...step, errno })))
+  const cases = readSteps.flatMap((step) => ioPaths.flatMap((ioPath) => errnos.map((errno) => ({ ...step, errno, ioPath }))))
 
-  it.each(cases)("$step fails with $errno: load and update fail with StateIoError($expected), the file is untouched", async (c) => {
+  it.each(cases)("$step fails with $errno ($ioPath): load and update fail with StateIoError($expected), the file is untouched", async (c) => {
     const dir = tempDir()
     const file = path.join(dir, "state.json")
     fs.writeFileSync(file, realistic)
     const before = fs.statSync(file)
     const faults: Array<Fault> = [{ operation: c.operation, match: matcher(c.where, dir), errno: c.errno }]
     const hits: Array<string> = []
-    const exit = await withStore(dir, faults, hits, (store) =>
+    const exit = await withStore(dir, faults, hits, c.ioPath, (store) =>
       Effect.gen(function*() {
         const load = yield* Effect.exit(store.load)
         const update = yield* Effect.exit(store.update(addRepo("x")))
@@ -290,7 +293,7 @@ describe("a fault while reading", () => {
 
   it("counts", () => {
     console.log(`fault injection: ${JSON.stringify(tried)}`)
-    expect(tried.writeFaults).toBe(writeSteps.length * errnos.length + errnos.length)
-    expect(tried.readFaults).toBe(readSteps.length * errnos.length)
+    expect(tried.writeFaults).toBe((writeSteps.length * errnos.length + errnos.length) * ioPaths.length)
+    expect(tried.readFaults).toBe(readSteps.length * errnos.length * ioPaths.length)
   })
 })

@@ -2,9 +2,14 @@
  * A `FileSystem` layer over Node's that fails chosen operations with real
  * errno kinds, to prove each step of a write fails safely, and can pause at
  * any call (to interrupt an update there). It also provides the file
- * store's synchronous commit calls (rename, fstat of the new file, directory
- * fsync) and the lock's open of state.lock, with the same faults. (The lock
- * closes its file with Node's synchronous close, whose errors it ignores.)
+ * store's synchronous calls (`Calls`: the commit step, and the whole read
+ * and write of a small file) and the lock's open of state.lock, with the
+ * same faults. (The lock closes its file with Node's synchronous close,
+ * whose errors it ignores.)
+ *
+ * `path` "sync" (the default, as in production for a small file) makes the
+ * store read and write through the synchronous calls; "async" through the
+ * `FileSystem` service (as for a large file), whose calls the hook can pause.
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { SystemError, type SystemErrorReason } from "@effect/platform/Error"
@@ -12,7 +17,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as NodeFs from "node:fs"
-import { Commit, type CommitCalls } from "../../src/internal/fileBackend.js"
+import { Calls, type FileCalls, nodeFileCalls, SyncLimit } from "../../src/internal/fileBackend.js"
 import { OpenCall } from "../../src/internal/lock.js"
 
 export type Errno = "ENOSPC" | "EIO" | "EACCES" | "EROFS" | "EXDEV"
@@ -70,6 +75,9 @@ const failure = (fault: Fault, path: string) =>
 /** Runs before every asynchronous call the fault layer sees (say, to pause there); the synchronous commit calls cannot pause. */
 export type Hook = (operation: Fault["operation"], path: string) => Effect.Effect<void>
 
+/** Which of the store's two I/O paths a test drives (see `SyncLimit`). */
+export type IoPath = "sync" | "async"
+
 /** An error as Node's synchronous calls throw it. */
 const nodeFailure = (fault: Fault, path: string) =>
   Object.assign(new Error(`${fault.errno}: ${messages[fault.errno]} (injected), ${fault.operation} '${path}'`), {
@@ -81,8 +89,9 @@ const nodeFailure = (fault: Fault, path: string) =>
 export const faultyFileSystem = (
   faults: ReadonlyArray<Fault>,
   hits: Array<string> = [],
-  hook: Hook = () => Effect.void
-): Layer.Layer<FileSystem.FileSystem | Commit | OpenCall> => {
+  hook: Hook = () => Effect.void,
+  ioPath: IoPath = "sync"
+): Layer.Layer<FileSystem.FileSystem | Calls | SyncLimit | OpenCall> => {
   const seen = new Map<Fault, number>()
   const find = (operation: Fault["operation"], path: string) =>
     faults.find((f) => {
@@ -97,7 +106,45 @@ export const faultyFileSystem = (
     hits.push(`${fault.operation} ${fault.errno} ${path}`)
     throw nodeFailure(fault, path)
   }
-  const commit: CommitCalls = {
+  const calls: FileCalls = {
+    stat: (path) => {
+      throwIfFaulty("stat", path)
+      return NodeFs.statSync(path)
+    },
+    open: (path, flags, mode) => {
+      throwIfFaulty("open", path)
+      return nodeFileCalls.open(path, flags, mode)
+    },
+    read: (fd, buffer, path) => {
+      throwIfFaulty("read", path)
+      return nodeFileCalls.read(fd, buffer, path)
+    },
+    write: (fd, buffer, path) => {
+      throwIfFaulty("writeAll", path)
+      return nodeFileCalls.write(fd, buffer, path)
+    },
+    fsync: (fd, path) => {
+      throwIfFaulty("sync", path)
+      NodeFs.fsyncSync(fd)
+    },
+    // As Node's FileSystem reports a failing close: the descriptor is closed all the same.
+    closeNow: (fd, path) => {
+      NodeFs.closeSync(fd)
+      throwIfFaulty("close", path)
+    },
+    close: (fd, path, done) =>
+      NodeFs.close(fd, (error) => {
+        try {
+          throwIfFaulty("close", path)
+          done(error)
+        } catch (injected) {
+          done(injected)
+        }
+      }),
+    unlink: (path) => {
+      throwIfFaulty("remove", path)
+      NodeFs.unlinkSync(path)
+    },
     rename: (from, to) => {
       throwIfFaulty("rename", from)
       NodeFs.renameSync(from, to)
@@ -200,5 +247,10 @@ export const faultyFileSystem = (
       return NodeFs.openSync(lockPath, "a+", 0o644)
     }
   }
-  return Layer.mergeAll(fileSystem, Layer.succeed(Commit, commit), Layer.succeed(OpenCall, lockOpen))
+  return Layer.mergeAll(
+    fileSystem,
+    Layer.succeed(Calls, calls),
+    Layer.succeed(SyncLimit, { bytes: ioPath === "sync" ? SyncLimit.defaultValue().bytes : 0 }),
+    Layer.succeed(OpenCall, lockOpen)
+  )
 }
