@@ -372,3 +372,19 @@ describe("paths of failures deep inside a value", () => {
     expect(error.found).toContain("cycle")
   })
 })
+
+describe("normalize trusts only the maps it or decode made", () => {
+  it("an unchanged decoded map is handed back as it is; a caller's frozen null-prototype map is still checked", () => {
+    const state = decodeOrThrow(Buffer.from(JSON.stringify({ repos: { a: { source_path: "/a" } }, jobs: {} })))
+    const normalized = Effect.runSync(Schema.normalize({ ...state, jobs: {} }))
+    expect(normalized.repos).toBe(state.repos)
+    // Frozen, no prototype, like the maps decode builds, but holding a record nobody checked.
+    const forged = Object.freeze(Object.assign(Object.create(null), { b: { sourcePath: 42 } }))
+    const error = Either.getOrThrowWith(
+      Either.flip(Effect.runSync(Effect.either(Schema.normalize({ ...state, repos: forged })))),
+      () => "normalized"
+    )
+    expect(error._tag).toBe("InvalidState")
+    expect(error.jsonPath).toBe(`repos["b"].source_path`)
+  })
+})
