@@ -63,4 +63,20 @@ describe("StorePg storage", () => {
       expect(after).toEqual(before)
       expect((yield* writer.load).repos[repo]).toEqual({ sourcePath: "/moved" })
     }))
+
+  it.scoped("an update that removes one record and adds another (the same count) deletes the one and writes the other", () =>
+    Effect.gen(function*() {
+      const url = yield* freshDatabase
+      const writer = yield* Effect.provide(Store.StateStore, yield* Layer.build(StorePg.layerUrl(url)))
+      yield* writer.save(goldenState)
+      const loaded = yield* writer.load
+      const [gone, ...kept] = Object.keys(loaded.repos)
+      yield* writer.update((s) => ({
+        ...s,
+        repos: { ...Object.fromEntries(kept.map((name) => [name, s.repos[name]!])), added: { sourcePath: "/added" } }
+      }))
+      const other = yield* Effect.provide(Store.StateStore, yield* Layer.build(StorePg.layerUrl(url)))
+      expect(Object.keys((yield* other.load).repos).sort()).toEqual([...kept, "added"].sort())
+      expect(gone).toBeDefined()
+    }))
 })

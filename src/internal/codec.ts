@@ -50,11 +50,17 @@ const emptyMap = <A>(): Record<string, A> => Object.create(null)
  * and walking them again was two thirds of the check. Frozen with no
  * prototype is not proof enough: a caller can make such a map of anything.
  */
-const checkedMaps = new WeakSet<object>()
-const trusted = <A extends object>(map: A): A => {
-  checkedMaps.add(map)
+const checkedMaps = new WeakMap<object, number>()
+const trusted = <A extends object>(map: A, size: number): A => {
+  checkedMaps.set(map, size)
   return map
 }
+
+/**
+ * The number of keys of a map that decode built or the check returned
+ * (known without a walk), or `undefined` for any other object.
+ */
+export const mapSize = (map: object): number | undefined => checkedMaps.get(map)
 
 /** The state of an absent file. */
 export const emptyState: Schema.State = Object.freeze({
@@ -91,9 +97,11 @@ const readMap = (
 ): Record<string, unknown> => {
   // No prototype: keys like "__proto__" or "constructor" are plain data.
   const out = emptyMap<unknown>()
+  let size = 0
   if (v !== null && v !== undefined) {
     if (!isObject(v)) throw new Failure("an object", describe(v))
     for (const key in v) {
+      size++
       let value: object
       try {
         value = kind.read(v[key], v, key, ctx, 3)
@@ -103,7 +111,7 @@ const readMap = (
       out[key] = value
     }
   }
-  return trusted(Object.freeze(out))
+  return trusted(Object.freeze(out), size)
 }
 
 const readState = (v: unknown, ctx: ReadContext): Schema.State => {
@@ -462,7 +470,9 @@ export const sameEncoding = (a: Schema.State, b: Schema.State): boolean => {
       if (before === after) continue
       if (before === undefined || !recordBytes(before, map.record).equals(recordBytes(after, map.record))) return false
     }
-    for (const _ in x) count--
+    const size = mapSize(x)
+    if (size === undefined) for (const _ in x) count--
+    else count -= size
     if (count !== 0) return false
   }
   if (a.unknownFields === b.unknownFields) return true
@@ -483,7 +493,9 @@ const checkMap = (v: unknown, kind: (typeof Format.maps)[number]["record"]): Rec
   let out: Record<string, unknown> | undefined = Object.getPrototypeOf(v) === null && Object.isFrozen(v)
     ? undefined
     : emptyMap()
+  let size = 0
   for (const key in v) {
+    size++
     const value = v[key]
     let next: unknown
     try {
@@ -501,7 +513,7 @@ const checkMap = (v: unknown, kind: (typeof Format.maps)[number]["record"]): Rec
     }
     if (out !== undefined) out[key] = next
   }
-  return trusted(out === undefined ? v : Object.freeze(out))
+  return trusted(out === undefined ? v : Object.freeze(out), size)
 }
 
 /**

@@ -160,12 +160,18 @@ export const changedRows = (change: Change) => {
     const before = previous[name] as Record<string, unknown>
     const after = next[name] as Record<string, unknown>
     if (before === after) continue
+    let kept = 0
     for (const key in after) {
       const record = after[key]
-      if (before[key] !== record) rows.push({ kind: name, key, body: encodeRecord(name, key, record) })
+      const old = before[key]
+      if (old !== undefined) kept++
+      if (old !== record) rows.push({ kind: name, key, body: encodeRecord(name, key, record) })
     }
-    for (const key in before) {
-      if (!(key in after)) rows.push({ kind: name, key, body: null })
+    // Every key of `before` is still in `after` when as many were found as `before` has: no walk for deletions.
+    if (kept !== codec.mapSize(before)) {
+      for (const key in before) {
+        if (!(key in after)) rows.push({ kind: name, key, body: null })
+      }
     }
   }
   if (previous.unknownFields !== next.unknownFields) rows.push({ kind: topKind, key: "", body: encodeTop(next) })
