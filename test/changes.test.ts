@@ -113,42 +113,40 @@ describe("changes across processes", () => {
 
   it.live("a directory that does not exist yet is polled: its first state arrives once it is made", () => {
     const dir = path.join(tempDir(), "later")
-    return Effect.gen(function*() {
-      const store = yield* Store.StateStore
-      const seen = yield* countersUntil(
-        store,
-        1,
-        Effect.sync(() => {
-          fs.mkdirSync(dir)
-          renameIn(dir, JSON.stringify({ counter: 1 }))
-          return 0
-        })
-      )
-      expect(seen).toEqual([0, 1])
-    }).pipe(Effect.provide(layer(dir, { watch: { pollInterval: "10 millis" } })))
+    return secondStateArrives(dir, () => fs.mkdirSync(dir))
   }, 120_000)
 })
+
+/**
+ * With `prepare` done to `dir` after the first state, a counter of 1 renamed
+ * into `dir` is the next state `changes` emits (polling every 10 ms where
+ * the directory is not watched).
+ */
+const secondStateArrives = (dir: string, prepare: () => void) =>
+  Effect.gen(function*() {
+    const store = yield* Store.StateStore
+    const seen = yield* countersUntil(
+      store,
+      1,
+      Effect.sync(() => {
+        prepare()
+        renameIn(dir, JSON.stringify({ counter: 1 }))
+        return 0
+      })
+    )
+    expect(seen).toEqual([0, 1])
+  }).pipe(Effect.provide(layer(dir, { watch: { pollInterval: "10 millis" } })))
 
 describe("changes when the state directory is replaced", () => {
   for (const how of ["renamed away", "removed"] as const) {
     it.live(`a state directory ${how} and made again: its next state still arrives`, () => {
       const dir = tempDir()
-      return Effect.gen(function*() {
-        const store = yield* Store.StateStore
-        const seen = yield* countersUntil(
-          store,
-          1,
-          Effect.sync(() => {
-            // The watch was on the directory that is now gone; only the name is the same.
-            if (how === "renamed away") fs.renameSync(dir, `${dir}.old`)
-            else fs.rmSync(dir, { recursive: true })
-            fs.mkdirSync(dir)
-            renameIn(dir, JSON.stringify({ counter: 1 }))
-            return 0
-          })
-        )
-        expect(seen).toEqual([0, 1])
-      }).pipe(Effect.provide(layer(dir, { watch: { pollInterval: "10 millis" } })))
+      // The watch was on the directory that is then gone; only the name is the same.
+      return secondStateArrives(dir, () => {
+        if (how === "renamed away") fs.renameSync(dir, `${dir}.old`)
+        else fs.rmSync(dir, { recursive: true })
+        fs.mkdirSync(dir)
+      })
     }, 120_000)
   }
 })
