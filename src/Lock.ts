@@ -142,7 +142,10 @@ export const withLock: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(effect: Effect.Effect<A, E, R>, lockPath: string, options?: LockOptions) =>
-    Effect.scopedWith((scope) => Effect.zipRight(Scope.extend(acquire(lockPath, options), scope), effect))
+    Effect.flatMap(
+      Locks,
+      (service) => internal.withLock(service, lockPath, Duration.decode(options?.timeout ?? defaultTimeout), () => effect)
+    )
 )
 
 /**

@@ -6,7 +6,7 @@ import * as NodePath from "@effect/platform-node/NodePath"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as HashSet from "effect/HashSet"
@@ -20,6 +20,7 @@ import * as Lock from "../Lock.js"
 import { CorruptStateFile, LockLost, StateIoError } from "../StateError.js"
 import type { Backend, Content } from "../Store.js"
 import * as codec from "./codec.js"
+import * as LockInternal from "./lock.js"
 import * as Watch from "./watch.js"
 
 /** `$HOME/.local/state/incrementum`, the Go tool's default. */
@@ -175,7 +176,7 @@ export const make = Effect.fnUntraced(function*(options?: {
   const dir = path.resolve(options?.dir ?? defaultDir())
   const statePath = path.join(dir, "state.json")
   const lockPath = path.join(dir, "state.lock")
-  const lockOptions = options?.lockTimeout === undefined ? {} : { timeout: options.lockTimeout }
+  const lockTimeout = Duration.decode(options?.lockTimeout ?? Lock.defaultTimeout)
 
   /**
    * Opens `path` for the lifetime of the current scope. A failing close(2)
@@ -379,10 +380,7 @@ export const make = Effect.fnUntraced(function*(options?: {
    * (always on its first write: a process started after a crash cleans up).
    */
   let lastTempScan: number | undefined
-  const removeStaleTempFiles = Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    if (lastTempScan !== undefined && now - lastTempScan < staleTempScanMillis) return
-    lastTempScan = now
+  const scanForStaleTempFiles = Effect.gen(function*() {
     const names = yield* fs.readDirectory(dir).pipe(Effect.mapError(ioError("list", dir)))
     for (const name of names) {
       if (!TEMP_FILE.test(name)) continue
@@ -392,6 +390,12 @@ export const make = Effect.fnUntraced(function*(options?: {
         Effect.mapError(ioError("remove stale temp file", stale))
       )
     }
+  })
+  // A combinator, not a generator: this runs on every write, and scans only every `staleTempScanMillis`.
+  const removeStaleTempFiles = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    if (lastTempScan !== undefined && now - lastTempScan < staleTempScanMillis) return Effect.void
+    lastTempScan = now
+    return scanForStaleTempFiles
   })
 
   /** Creates `state.json.tmp<digits>` exclusively, as Go's os.CreateTemp does, open for the current scope. */
@@ -442,16 +446,17 @@ export const make = Effect.fnUntraced(function*(options?: {
     })
 
   /** Creates the temp file as `createTemp` does, with `calls`. */
-  const createTempSync = Effect.gen(function*() {
-    for (let attempt = 0;; attempt++) {
-      const name = path.join(dir, `state.json.tmp${yield* Random.nextIntBetween(0, 4_294_967_295)}`)
-      const opened = yield* openSyncScoped(name, "wx", 0o600)
-      if (opened.fd !== undefined) return { name, fd: opened.fd }
-      if (codeOf(opened.cause) !== "EEXIST" || attempt >= 100) {
-        return yield* nodeIoError("create temp file", name, false, opened.cause)
-      }
-    }
-  })
+  const createTempSync = (attempt = 0): Effect.Effect<{ readonly name: string; readonly fd: number }, StateIoError, Scope.Scope> =>
+    Effect.flatMap(Random.nextIntBetween(0, 4_294_967_295), (n) => {
+      const name = path.join(dir, `state.json.tmp${n}`)
+      return Effect.flatMap(openSyncScoped(name, "wx", 0o600), (opened) => {
+        if (opened.fd !== undefined) return Effect.succeed({ name, fd: opened.fd })
+        if (codeOf(opened.cause) !== "EEXIST" || attempt >= 100) {
+          return Effect.fail(nodeIoError("create temp file", name, false, opened.cause))
+        }
+        return createTempSync(attempt + 1)
+      })
+    })
 
   /** Writes all of `bytes` at the file's position. */
   const writeAllSync = (fd: number, bytes: Uint8Array, name: string) => {
@@ -465,36 +470,36 @@ export const make = Effect.fnUntraced(function*(options?: {
    * the calls, which is most of what an update of a small state cost.
    */
   const replaceSync: Backend["replace"] = (change) =>
-    Effect.gen(function*() {
-      yield* removeStaleTempFiles
+    removeStaleTempFiles.pipe(
       // The temp file stays open in the caller's scope: once renamed, it is the new snapshot's pin.
-      const { fd, name } = yield* createTempSync
-      return yield* Effect.suspend(() => {
-        try {
-          writeAllSync(fd, change.next.bytes, name)
-        } catch (cause) {
-          return Effect.fail(nodeIoError("write temp file", name, false, cause))
-        }
-        try {
-          calls.fsync(fd, name)
-        } catch (cause) {
-          return Effect.fail(nodeIoError("fsync temp file", name, false, cause))
-        }
-        return renameIntoPlace(name, fd)
-      }).pipe(
-        Effect.onError((cause) =>
-          Effect.sync(() => {
-            // Once renamed (committed), the temp name is gone; before, it must not be left behind.
-            if (Option.exists(Cause.failureOption(cause), (e) => e._tag === "StateIoError" && e.committed === true)) return
-            try {
-              calls.unlink(name)
-            } catch {
-              // Left for the next writer's scan for stale temp files.
-            }
-          })
-        )
-      )
-    })
+      Effect.zipRight(createTempSync()),
+      Effect.flatMap(({ fd, name }) =>
+        Effect.suspend(() => {
+          try {
+            writeAllSync(fd, change.next.bytes, name)
+          } catch (cause) {
+            return Effect.fail(nodeIoError("write temp file", name, false, cause))
+          }
+          try {
+            calls.fsync(fd, name)
+          } catch (cause) {
+            return Effect.fail(nodeIoError("fsync temp file", name, false, cause))
+          }
+          return renameIntoPlace(name, fd)
+        }).pipe(
+          Effect.onError((cause) =>
+            Effect.sync(() => {
+              // Once renamed (committed), the temp name is gone; before, it must not be left behind.
+              if (Option.exists(Cause.failureOption(cause), (e) => e._tag === "StateIoError" && e.committed === true)) return
+              try {
+                calls.unlink(name)
+              } catch {
+                // Left for the next writer's scan for stale temp files.
+              }
+            })
+          )
+        ))
+    )
 
   const replace: Backend["replace"] = (change) =>
     change.next.bytes.byteLength <= syncLimit ? replaceSync(change) : replaceAsync(change)
@@ -537,15 +542,13 @@ export const make = Effect.fnUntraced(function*(options?: {
     exclusive: (body) =>
       Effect.zipRight(
         ensureDir,
-        Effect.scoped(Effect.gen(function*() {
-          const lock = yield* Effect.interruptible(Lock.acquire(lockPath, lockOptions)).pipe(
-            Effect.provideService(Lock.Locks, locks)
-          )
+        // The bookkeeping passed in, not provided: providing a service costs a context patch per update.
+        LockInternal.withLock(locks, lockPath, lockTimeout, (lock) => {
           held = lock
-          return yield* Effect.ensuring(body, Effect.sync(() => {
+          return Effect.ensuring(body, Effect.sync(() => {
             held = undefined
           }))
-        }))
+        })
       ),
     replace,
     watch: Watch.hints(dir, path.basename(statePath), options?.watch)

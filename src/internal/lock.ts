@@ -465,13 +465,62 @@ export interface Held {
   readonly isCurrent: () => boolean
 }
 
+/**
+ * The uncontended case in one synchronous step: the lock file opened, this
+ * process's queue for it empty, the non-blocking flock granted, the file
+ * still the one at `lockPath`. Undefined when anything is in the way, and
+ * then nothing is held: the general path takes over from the start. An
+ * update of a small state costs about a millisecond, and the general
+ * path's generators, clock reads and exits were a fifth of its CPU time.
+ */
+const takeIfFree = (service: Service, lockPath: string): readonly [Slot, LockFile] | undefined => {
+  let fd: number
+  try {
+    fd = service.open(lockPath)
+  } catch {
+    return undefined
+  }
+  const close = closeQuietly(fd)
+  let key: string
+  try {
+    const stat = NodeFs.fstatSync(fd)
+    key = `${stat.dev}:${stat.ino}`
+  } catch {
+    close()
+    return undefined
+  }
+  const slot = service.slotFor(key)
+  const ticket = slot.enter()
+  if (!ticket.granted) {
+    slot.leave(ticket)
+    close()
+    return undefined
+  }
+  const file: LockFile = { fd, key, close }
+  if (slot.parked === undefined && flockNow(fd, LOCK_EX | LOCK_NB) === 0) {
+    if (isCurrent(lockPath, file)) return [slot, file]
+    flockNow(fd, LOCK_UN)
+  }
+  slot.pass()
+  close()
+  return undefined
+}
+
 export const acquire = (
   service: Service,
   lockPath: string,
   timeout: Duration.Duration
 ): Effect.Effect<Held, LockTimeout | StateIoError, Scope.Scope> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function*() {
+  Effect.uninterruptibleMask((restore) => {
+    const free = takeIfFree(service, lockPath)
+    if (free !== undefined) {
+      const [slot, file] = free
+      return Effect.as(
+        Effect.addFinalizer(() => release(slot, file)),
+        { path: lockPath, isCurrent: () => isCurrent(lockPath, file) }
+      )
+    }
+    return Effect.gen(function*() {
       const timeoutMillis = Duration.toMillis(timeout)
       const deadline = (yield* Clock.currentTimeMillis) + timeoutMillis
       const timedOut = () => new LockTimeout({ path: lockPath, waitedMillis: timeoutMillis })
@@ -556,5 +605,30 @@ export const acquire = (
       })
       const [, file] = yield* Effect.acquireRelease(Effect.ensuring(take, stopTimer), ([slot, file]) => release(slot, file))
       return { path: lockPath, isCurrent: () => isCurrent(lockPath, file) }
-    })
-  ).pipe(Effect.withSpan("Lock.acquire", { attributes: { lockPath } }))
+    }).pipe(
+      // A span for the waits only: a free lock is one system call, and a span (with the stack trace it
+      // captures) cost more than taking it.
+      Effect.withSpan("Lock.acquire", { attributes: { lockPath }, captureStackTrace: false })
+    )
+  })
+
+/**
+ * Runs `use` while holding the lock, as `Effect.scoped` around `acquire`
+ * would, but with no scope when the lock is free: providing one cost about
+ * 15 µs per update, more than taking the lock. `use` runs with the
+ * caller's interruptibility; the wait for a held lock is interruptible.
+ */
+export const withLock = <A, E, R>(
+  service: Service,
+  lockPath: string,
+  timeout: Duration.Duration,
+  use: (held: Held) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | LockTimeout | StateIoError, R> =>
+  Effect.uninterruptibleMask((restore) => {
+    const free = takeIfFree(service, lockPath)
+    if (free === undefined) {
+      return Effect.scoped(Effect.flatMap(Effect.interruptible(acquire(service, lockPath, timeout)), (held) => restore(use(held))))
+    }
+    const [slot, file] = free
+    return Effect.ensuring(restore(use({ path: lockPath, isCurrent: () => isCurrent(lockPath, file) })), release(slot, file))
+  })

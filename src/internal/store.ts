@@ -203,21 +203,25 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
       })
 
     /** Writes `prepared` unless the content already has its bytes. Runs uninterruptibly, inside `exclusive`. */
-    const commit = (seen: Snapshot, prepared: codec.Prepared) =>
-      Effect.gen(function*() {
-        const unchanged = needsBytes
-          ? seen.bytes !== undefined && sameBytes(seen.bytes, prepared.bytes)
-          : seen.canonical && codec.sameEncoding(seen.state, prepared.state)
-        if (unchanged) {
-          if (prepared.state === seen.state) yield* markCanonical(seen)
-          return
-        }
-        yield* letGo
-        // `prepared` as it is: its bytes may be encoded on demand.
-        const [stamp, scope] = yield* inOwnScope(backend.replace({ previous: { state: seen.state, bytes: seen.bytes }, next: prepared }))
-        const bytes = needsBytes ? prepared.bytes : undefined
-        yield* remember({ stamp, bytes, state: prepared.state, hadLegacyPrompt: false, canonical: true }, scope)
-      })
+    const commit = (seen: Snapshot, prepared: codec.Prepared): Effect.Effect<void, StateError> => {
+      const unchanged = needsBytes
+        ? seen.bytes !== undefined && sameBytes(seen.bytes, prepared.bytes)
+        : seen.canonical && codec.sameEncoding(seen.state, prepared.state)
+      if (unchanged) return prepared.state === seen.state ? markCanonical(seen) : Effect.void
+      // Combinators, not a generator, here and in `modifyEffect`: a generator costs a few µs per use, and
+      // an update of a small state is about a millisecond.
+      return letGo.pipe(
+        // `prepared` as it is: its bytes may be encoded on demand. The replace is made once the snapshot is let go.
+        Effect.zipRight(Effect.suspend(() =>
+          inOwnScope(backend.replace({ previous: { state: seen.state, bytes: seen.bytes }, next: prepared }))
+        )),
+        Effect.flatMap(([stamp, scope]) => {
+          const bytes = needsBytes ? prepared.bytes : undefined
+          return remember({ stamp, bytes, state: prepared.state, hadLegacyPrompt: false, canonical: true }, scope)
+        }),
+        Effect.asVoid
+      )
+    }
 
     /**
      * Everything after `f` is uninterruptible, so an update that reached its
@@ -226,12 +230,11 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
      */
     const modifyEffect = <A, E, R>(f: (state: Schema.State) => Effect.Effect<readonly [A, Schema.State], E, R>) =>
       Effect.uninterruptibleMask((restore) =>
-        backend.exclusive(Effect.gen(function*() {
-          const seen = yield* restore(current)
-          const [result, next] = yield* restore(Effect.suspend(() => f(seen.state)))
-          if (next !== seen.state || seen.hadLegacyPrompt) yield* commit(seen, yield* prepare(next, needsBytes))
-          return result
-        }))
+        backend.exclusive(Effect.flatMap(restore(current), (seen) =>
+          Effect.flatMap(restore(Effect.suspend(() => f(seen.state))), ([result, next]) =>
+            next !== seen.state || seen.hadLegacyPrompt
+              ? Effect.as(Effect.flatMap(prepare(next, needsBytes), (prepared) => commit(seen, prepared)), result)
+              : Effect.succeed(result))))
       )
 
     const load = Effect.gen(function*() {
