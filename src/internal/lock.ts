@@ -506,6 +506,8 @@ const takeIfFree = (service: Service, lockPath: string): readonly [Slot, LockFil
   return undefined
 }
 
+const heldOf = (lockPath: string, file: LockFile): Held => ({ path: lockPath, isCurrent: () => isCurrent(lockPath, file) })
+
 export const acquire = (
   service: Service,
   lockPath: string,
@@ -513,14 +515,19 @@ export const acquire = (
 ): Effect.Effect<Held, LockTimeout | StateIoError, Scope.Scope> =>
   Effect.uninterruptibleMask((restore) => {
     const free = takeIfFree(service, lockPath)
-    if (free !== undefined) {
-      const [slot, file] = free
-      return Effect.as(
-        Effect.addFinalizer(() => release(slot, file)),
-        { path: lockPath, isCurrent: () => isCurrent(lockPath, file) }
-      )
-    }
-    return Effect.gen(function*() {
+    if (free === undefined) return restore(waitFor(service, lockPath, timeout))
+    const [slot, file] = free
+    return Effect.as(Effect.addFinalizer(() => release(slot, file)), heldOf(lockPath, file))
+  })
+
+/** The general path of `acquire`: through this process's queue, then the kernel's, under the timeout. */
+const waitFor = (
+  service: Service,
+  lockPath: string,
+  timeout: Duration.Duration
+): Effect.Effect<Held, LockTimeout | StateIoError, Scope.Scope> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
       const timeoutMillis = Duration.toMillis(timeout)
       const deadline = (yield* Clock.currentTimeMillis) + timeoutMillis
       const timedOut = () => new LockTimeout({ path: lockPath, waitedMillis: timeoutMillis })
@@ -604,13 +611,13 @@ export const acquire = (
         }
       })
       const [, file] = yield* Effect.acquireRelease(Effect.ensuring(take, stopTimer), ([slot, file]) => release(slot, file))
-      return { path: lockPath, isCurrent: () => isCurrent(lockPath, file) }
-    }).pipe(
-      // A span for the waits only: a free lock is one system call, and a span (with the stack trace it
-      // captures) cost more than taking it.
-      Effect.withSpan("Lock.acquire", { attributes: { lockPath }, captureStackTrace: false })
-    )
-  })
+      return heldOf(lockPath, file)
+    })
+  ).pipe(
+    // A span for the waits only: a free lock is one system call, and a span (with the stack trace it
+    // captures) cost more than taking it.
+    Effect.withSpan("Lock.acquire", { attributes: { lockPath }, captureStackTrace: false })
+  )
 
 /**
  * Runs `use` while holding the lock, as `Effect.scoped` around `acquire`
@@ -627,8 +634,8 @@ export const withLock = <A, E, R>(
   Effect.uninterruptibleMask((restore) => {
     const free = takeIfFree(service, lockPath)
     if (free === undefined) {
-      return Effect.scoped(Effect.flatMap(Effect.interruptible(acquire(service, lockPath, timeout)), (held) => restore(use(held))))
+      return Effect.scoped(Effect.flatMap(Effect.interruptible(waitFor(service, lockPath, timeout)), (held) => restore(use(held))))
     }
     const [slot, file] = free
-    return Effect.ensuring(restore(use({ path: lockPath, isCurrent: () => isCurrent(lockPath, file) })), release(slot, file))
+    return Effect.ensuring(restore(use(heldOf(lockPath, file))), release(slot, file))
   })
