@@ -24,7 +24,7 @@ export const summarize = (timings: ReadonlyArray<number>): Figure => {
 
 /** Options of `timeSync` / `timeAsync`. */
 export interface TimeOptions {
-  /** Untimed runs first (JIT, caches), numbered from `-warmup` to -1. */
+  /** Untimed runs first (JIT, caches; default 50, or `runs` if fewer), numbered from `-warmup` to -1. */
   readonly warmup?: number
   /** Untimed set-up before each run, e.g. another writer replacing the file. */
   readonly before?: (i: number) => void
@@ -35,7 +35,7 @@ export interface TimeOptions {
  * the store are timed by the same loop and their figures are comparable.
  */
 export const timeSync = (runs: number, f: (i: number) => void, options: TimeOptions = {}): Figure => {
-  const warmup = options.warmup ?? Math.min(5, runs)
+  const warmup = options.warmup ?? Math.min(50, runs)
   const timings: Array<number> = []
   for (let i = -warmup; i < runs; i++) {
     options.before?.(i)
@@ -47,9 +47,42 @@ export const timeSync = (runs: number, f: (i: number) => void, options: TimeOpti
   return summarize(timings)
 }
 
+/**
+ * Times the store's operation and the floor's counterpart alternately, run
+ * by run (each with its own untimed `before`), so both meet the same disk
+ * and the same machine load. A ratio of figures taken minutes apart, in
+ * different processes, moved by 2x and more between identical runs here
+ * (an fsync's cost drifts with what the disk and the other processes do);
+ * alternating removes that drift from the ratio.
+ */
+export const timePaired = async (
+  runs: number,
+  store: { readonly run: (i: number) => Promise<unknown>; readonly before?: (i: number) => void },
+  floor: { readonly run: (i: number) => void; readonly before?: (i: number) => void },
+  warmup = Math.min(50, runs)
+): Promise<{ readonly store: Figure; readonly floor: Figure }> => {
+  const ours: Array<number> = []
+  const theirs: Array<number> = []
+  for (let i = -warmup; i < runs; i++) {
+    store.before?.(i)
+    let start = process.hrtime.bigint()
+    await store.run(i)
+    const a = Number(process.hrtime.bigint() - start) / 1e6
+    floor.before?.(i)
+    start = process.hrtime.bigint()
+    floor.run(i)
+    const b = Number(process.hrtime.bigint() - start) / 1e6
+    if (i >= 0) {
+      ours.push(a)
+      theirs.push(b)
+    }
+  }
+  return { store: summarize(ours), floor: summarize(theirs) }
+}
+
 /** `timeSync` for operations that return a promise (the store's, run through Effect). */
 export const timeAsync = async (runs: number, f: (i: number) => Promise<unknown>, options: TimeOptions = {}): Promise<Figure> => {
-  const warmup = options.warmup ?? Math.min(5, runs)
+  const warmup = options.warmup ?? Math.min(50, runs)
   const timings: Array<number> = []
   for (let i = -warmup; i < runs; i++) {
     options.before?.(i)

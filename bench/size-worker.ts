@@ -18,7 +18,8 @@ import * as Schema from "../src/Schema.js"
 import * as Store from "../src/Store.js"
 import * as Timestamp from "../src/Timestamp.js"
 import { jobId } from "./generate.js"
-import { type Figure, loopWatch, otherWriter, parseSizeArgs, peakRssBytes, summarize, timeAsync, timeSync } from "./measure.js"
+import { floorNoopUpdate, floorRead, floorUpdate } from "./floor.js"
+import { type Figure, loopWatch, otherWriter, parseSizeArgs, peakRssBytes, summarize, timeAsync, timePaired, timeSync } from "./measure.js"
 
 const { jobs, mode, runs, source, variant } = parseSizeArgs(process.argv.slice(2))
 
@@ -28,6 +29,13 @@ const file = path.join(dir, "state.json")
 const fileBytes = fs.statSync(source).size
 fs.copyFileSync(source, file)
 const replace = otherWriter(file, source, variant)
+// The floor's copy, for the figures timed alternately with the store's.
+const floorDir = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-bench-paired-floor-"))
+fs.copyFileSync(source, path.join(floorDir, "state.json"))
+const replaceFloor = otherWriter(path.join(floorDir, "state.json"), source, variant)
+/** A new time per run for the floor's update, as `floor-worker.ts` makes them. */
+const floorStamp = (i: number) => `2027-01-01T00:00:00.${String(i + 1_000_000).padStart(9, "0")}Z`
+const setUpdatedAt = (i: number) => (state: any) => void (state.jobs[idAt(i)].updated_at = floorStamp(i))
 
 const stamp = (i: number): Timestamp.Timestamp =>
   Timestamp.fromEpochNanos(1_800_000_000_000_000_000n + BigInt(i + 1000) * 1000n).pipe((o) => (o._tag === "Some" ? o.value : Timestamp.zero))
@@ -66,12 +74,35 @@ const main = Effect.gen(function*() {
     before: () => void fresh.push(Either.getOrThrow(Schema.decodeEither(text)))
   })
 
-  // Store operations (floor: floorColdLoad, floorNoopUpdate, floorUpdate).
-  figures.coldLoad = yield* Effect.promise(() => timeAsync(runs, () => run(store.load), { before: replace }))
+  // Store operations, each alternated run by run with the floor's counterpart (floorRead, floorNoopUpdate,
+  // floorUpdate) on a directory of its own, so that the ratio compares runs made under the same conditions.
+  const paired = (name: string, floorName: string, measured: { readonly store: Figure; readonly floor: Figure }) => {
+    figures[name] = measured.store
+    figures[floorName] = measured.floor
+  }
+  paired(
+    "coldLoad",
+    "pairedFloorColdLoad",
+    yield* Effect.promise(() =>
+      timePaired(runs, { run: () => run(store.load), before: replace }, { run: () => void floorRead(floorDir), before: replaceFloor })
+    )
+  )
   figures.warmLoad = yield* Effect.promise(() => timeAsync(many, () => run(store.load)))
-  figures.noopUpdate = yield* Effect.promise(() => timeAsync(many, () => run(store.update((s) => s))))
+  paired(
+    "noopUpdate",
+    "pairedFloorNoopUpdate",
+    yield* Effect.promise(() =>
+      timePaired(many, { run: () => run(store.update((s) => s)) }, { run: () => floorNoopUpdate(floorDir) })
+    )
+  )
   yield* oneField(-1)
-  figures.oneFieldUpdate = yield* Effect.promise(() => timeAsync(few, (i) => run(oneField(i))))
+  paired(
+    "oneFieldUpdate",
+    "pairedFloorUpdate",
+    yield* Effect.promise(() =>
+      timePaired(few, { run: (i) => run(oneField(i)) }, { run: (i) => floorUpdate(floorDir, setUpdatedAt(i)) })
+    )
+  )
   // The same update again, each watched by a 1 ms timer: the longest gap between its ticks is how long
   // the event loop could not run anything else (other fibers, sockets, timers) during the update.
   const stalls: Array<number> = []
@@ -93,4 +124,5 @@ const main = Effect.gen(function*() {
 
 const result = await Effect.runPromise(main.pipe(Effect.provide(Store.layerNode({ dir }))))
 fs.rmSync(dir, { recursive: true, force: true })
+fs.rmSync(floorDir, { recursive: true, force: true })
 process.stdout.write(JSON.stringify(result) + "\n")
