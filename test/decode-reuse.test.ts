@@ -104,7 +104,18 @@ const editText = (text: string, seed: number): string => {
   const pick = random(seed)
   const found = entries(text)
   const e = found[pick(found.length)]
-  const kind = pick(11)
+  const kind = pick(12)
+  if (e !== undefined && kind === 11) {
+    // A token's look-alike at the place of that very token, the walk having stopped before it (a replaced map, or a
+    // later duplicate key after an entry out of Go's layout): the full decode reads an array where a record belongs.
+    const key = text.slice(e.start + 6, text.indexOf("\"", e.start + 6))
+    const nameAt = text.lastIndexOf("\n  \"", e.start)
+    const name = text.slice(nameAt + 4, text.indexOf("\"", nameAt + 4))
+    const token = `"${key}": [${found.indexOf(e)}]`
+    if (pick(2) === 0) return `${text.slice(0, text.lastIndexOf("\n}"))},\n  "${name}": {\n    ${token}\n  }\n}`
+    const close = text.indexOf("\n  }", e.end)
+    return `${text.slice(0, close)},\n     "zz": {},\n    ${token}${text.slice(close)}`
+  }
   if (e === undefined || kind === 10) {
     const top = hostileTop(e === undefined ? "k" : text.slice(e.start + 6, text.indexOf("\"", e.start + 6)))
     const member = top[pick(top.length)]!
@@ -279,5 +290,25 @@ describe("records whose bytes did not change are the previous objects", () => {
     const second = decodeOrThrow(Buffer.from(text), swapped)
     expect(second.repos["k"]).not.toBe(first.workspaces["k"])
     expect(second).toStrictEqual(decodeOrThrow(Buffer.from(text)))
+  })
+})
+
+describe("what the reuse relies on", () => {
+  it("a string input with an unpaired surrogate decodes as its UTF-8 bytes do (U+FFFD), so records read back as written", () => {
+    const text = `{"repos": {"a": {"source_path": "x\ud800y"}}}`
+    const state = decodeOrThrow(text)
+    expect(state.repos["a"]?.sourcePath).toBe("x\ufffdy")
+    expect(state).toStrictEqual(decodeOrThrow(Buffer.from(text)))
+  })
+
+  it("the encode cache gives a record only its own kind's bytes", () => {
+    const text = generateStateText(10)
+    const state = decodeOrThrow(text)
+    codec.encodeBytes(state)
+    // A checked job where a session belongs, encoded without the write check: written as a session, not from the cache.
+    const job = state.jobs[jobId(0)]!
+    const misplaced = { ...codec.emptyState, opencodeSessions: { s: job } } as unknown as Schema.State
+    const copy = { ...codec.emptyState, opencodeSessions: { s: { ...job } } } as unknown as Schema.State
+    expect(codec.encode(misplaced)).toBe(codec.encode(copy))
   })
 })
