@@ -267,6 +267,9 @@ describe("records whose bytes did not change are the previous objects", () => {
     const decoded = decodeOrThrow(Buffer.from(edited), previous)
     expect(decoded.jobs[jobId(3)]?.updatedAt).toBe("2031-01-01T00:00:00Z")
     expect(decoded.jobs[jobId(3)]).not.toBe(previous.jobs[jobId(3)])
+    // A map whose records are all the previous ones, in the same order, is the previous map.
+    expect(decoded.opencodeSessions).toBe(previous.opencodeSessions)
+    expect(decoded.jobs).not.toBe(previous.jobs)
     for (const name of maps) {
       for (const [key, record] of Object.entries(decoded[name] as Records)) {
         if (name !== "jobs" || key !== jobId(3)) expect(record).toBe((previous[name] as Records)[key])

@@ -100,6 +100,10 @@ const readMap = (v: unknown, map: MapFormat, ctx: ReadContext, spans: Spans | un
   // No prototype: keys like "__proto__" or "constructor" are plain data.
   const out = emptyMap<unknown>()
   let size = 0
+  // With spans: the previous map, while this one has been the same keys in the same order with the same records.
+  const before = spans?.previousMap(map)
+  const beforeKeys = before === undefined ? undefined : Object.keys(before)
+  let same = beforeKeys !== undefined
   if (v !== null && v !== undefined) {
     if (!isObject(v)) throw new Failure("an object", describe(v))
     const kind = map.record
@@ -112,8 +116,11 @@ const readMap = (v: unknown, map: MapFormat, ctx: ReadContext, spans: Spans | un
         return rethrow(e, entry(key))
       }
       out[key] = value
+      if (same && (beforeKeys![size - 1] !== key || before![key] !== value)) same = false
     }
   }
+  // Nothing changed in this map: the previous one is the result (and a write that compares maps skips it whole).
+  if (same && size === beforeKeys!.length) return before!
   return trusted(Object.freeze(out), size)
 }
 
@@ -391,7 +398,13 @@ class GiveUp {}
 
 /** The spans of one reusing decode, and the reading of their tokens. */
 class Spans {
-  constructor(readonly bytes: Buffer, readonly list: ReadonlyArray<Span>) {}
+  constructor(readonly bytes: Buffer, readonly list: ReadonlyArray<Span>, readonly previous: Schema.State) {}
+
+  /** The previous state's map, if decode or the write check made it (frozen, its keys and records checked). */
+  previousMap(map: MapFormat): Record<string, unknown> | undefined {
+    const before = this.previous[map.name]
+    return mapSize(before) === undefined ? undefined : before
+  }
 
   /** The record for the value at `owner[key]` of `map`: a token's span's, or the value read. */
   read(v: unknown, owner: Dict, map: MapFormat, key: string, ctx: ReadContext): object {
@@ -554,7 +567,7 @@ const decodeReusing = (input: string | Uint8Array, previous: Schema.State): Deco
       span.parsed = JSON.parse(text)
     }
     const ctx = readContextWithout()
-    const state = readState(JSON.parse(cutOut.skeleton), ctx, new Spans(bytes, cutOut.spans))
+    const state = readState(JSON.parse(cutOut.skeleton), ctx, new Spans(bytes, cutOut.spans, previous))
     return { state, hadLegacyPrompt: ctx.hadLegacyKey }
   } catch {
     // A syntax error, a failed read, a token out of place: the full decode says what is wrong, or reads what the walk misread.
