@@ -1,8 +1,9 @@
 /**
- * CODEC FIGURES, apart from the store: decode, a cold encode, the re-encode
- * after a one-job change, and the write check of that change, each as a
- * ratio to `JSON.parse` / `JSON.stringify` of the same text, measured in the
- * same process and run.
+ * CODEC FIGURES, apart from the store: decode (in full, and with the
+ * previous state: nothing changed, one job's timestamp changed, no record
+ * known), a cold encode, the re-encode after a one-job change, and the
+ * write check of that change, each as a ratio to `JSON.parse` /
+ * `JSON.stringify` of the same text, measured in the same process and run.
  *
  *   tsc -p tsconfig.bench.json && node --expose-gc build/bench/codec.js [--sizes 10,1000,10000] [--runs N]
  *
@@ -52,6 +53,39 @@ for (const jobs of sizes) {
 
   const parsed = JSON.parse(text)
   add("decode / JSON.parse", timeSync(runs, () => void decodeOrThrow(text)), timeSync(runs, () => void JSON.parse(text)))
+
+  // The reusing decode. Each input is a new buffer (as a read of the file
+  // is, made before the timing), and the previous state is the last
+  // decode's, as in the store. The full decode of the same bytes first.
+  const inputs: Array<Buffer> = []
+  const next = (t: string) => () => void inputs.push(Buffer.from(t))
+  const reusing = (previous: Schema.State) => Either.getOrThrow(codec.decode(inputs.pop()!, undefined, previous)).state
+  add(
+    "decode of bytes / JSON.parse",
+    timeSync(runs, () => void Either.getOrThrow(codec.decode(inputs.pop()!, undefined)), { before: next(text) }),
+    timeSync(runs, () => void JSON.parse(text))
+  )
+  add(
+    "decode, no record known / JSON.parse",
+    timeSync(runs, () => void reusing(codec.emptyState), { before: next(text) }),
+    timeSync(runs, () => void JSON.parse(text))
+  )
+  let previous = Either.getOrThrow(codec.decode(Buffer.from(text), undefined, codec.emptyState)).state
+  add(
+    "decode, nothing changed / JSON.parse",
+    timeSync(runs, () => void (previous = reusing(previous)), { before: next(text) }),
+    timeSync(runs, () => void JSON.parse(text))
+  )
+  // Two versions of the file that differ in one job's timestamp, read in turn.
+  const at = text.indexOf(`\n    "${jobId(0)}": `)
+  const versions = [0, 1].map((v) =>
+    text.slice(0, at) + text.slice(at).replace(/"updated_at": "[^"]*"/, `"updated_at": "2031-01-01T00:00:0${v}Z"`)
+  )
+  add(
+    "decode, one job changed / JSON.parse",
+    timeSync(runs, () => void (previous = reusing(previous)), { before: (i) => next(versions[i & 1]!)() }),
+    timeSync(runs, () => void JSON.parse(text))
+  )
 
   const fresh: Array<Schema.State> = []
   add(

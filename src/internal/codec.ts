@@ -89,32 +89,42 @@ export interface Decoded {
   readonly hadLegacyPrompt: boolean
 }
 
-/** The top-level maps are at depth 2, their records at 3. */
-const readMap = (
-  v: unknown,
-  kind: (typeof Format.maps)[number]["record"],
-  ctx: ReadContext
-): Record<string, unknown> => {
+type MapFormat = (typeof Format.maps)[number]
+
+/**
+ * The top-level maps are at depth 2, their records at 3. With `spans`
+ * (a reusing decode), a map member may be a span's token: its record is
+ * the span's.
+ */
+const readMap = (v: unknown, map: MapFormat, ctx: ReadContext, spans: Spans | undefined): Record<string, unknown> => {
   // No prototype: keys like "__proto__" or "constructor" are plain data.
   const out = emptyMap<unknown>()
   let size = 0
+  // With spans: the previous map, while this one has been the same keys in the same order with the same records.
+  const before = spans?.previousMap(map)
+  const beforeKeys = before === undefined ? undefined : Object.keys(before)
+  let same = beforeKeys !== undefined
   if (v !== null && v !== undefined) {
     if (!isObject(v)) throw new Failure("an object", describe(v))
+    const kind = map.record
     for (const key in v) {
       size++
       let value: object
       try {
-        value = kind.read(v[key], v, key, ctx, 3)
+        value = spans === undefined ? kind.read(v[key], v, key, ctx, 3) : spans.read(v[key], v, map, key, ctx)
       } catch (e) {
         return rethrow(e, entry(key))
       }
       out[key] = value
+      if (same && (beforeKeys![size - 1] !== key || before![key] !== value)) same = false
     }
   }
+  // Nothing changed in this map: the previous one is the result (and a write that compares maps skips it whole).
+  if (same && size === beforeKeys!.length) return before!
   return trusted(Object.freeze(out), size)
 }
 
-const readState = (v: unknown, ctx: ReadContext): Schema.State => {
+const readState = (v: unknown, ctx: ReadContext, spans?: Spans): Schema.State => {
   if (v === null) return emptyState
   if (!isObject(v)) throw new Failure("an object", describe(v))
   const state: Dict = {}
@@ -124,7 +134,7 @@ const readState = (v: unknown, ctx: ReadContext): Schema.State => {
     const value = v[key]
     try {
       const map = stateKeys[key]
-      if (map !== undefined) state[map.name] = readMap(value, map.record, ctx)
+      if (map !== undefined) state[map.name] = readMap(value, map, ctx, spans)
       else {
         unknown ??= emptyMap()
         unknown[key] = jsonValue(value, 2, false)
@@ -248,7 +258,9 @@ const parseJson = (input: string | Uint8Array): { readonly parsed: unknown; read
     ? Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString("utf8")
     : Json.decodeUtf8LikeGo(input)
   try {
-    if (needsTokens(text)) {
+    // Text with an unpaired surrogate (only a string input can have one) is read as Go reads its UTF-8, each one
+    // U+FFFD, by the token parser: `JSON.parse` would keep it, and records must read back as they are written.
+    if (needsTokens(text) || (typeof input === "string" && !text.isWellFormed())) {
       const marks: Json.Spellings = new WeakMap()
       return { parsed: Json.parse(text, marks), marks }
     }
@@ -269,15 +281,8 @@ const parseJson = (input: string | Uint8Array): { readonly parsed: unknown; read
   }
 }
 
-/**
- * Decodes the file's text or bytes. The result is `Left` for every invalid
- * input; no input makes this throw. Reentrant: each call has its own
- * context.
- */
-export const decode = (
-  input: string | Uint8Array,
-  path: string | undefined
-): Either.Either<Decoded, CorruptStateFile> => {
+/** Decodes `text` or `bytes` as today's full decode does: one parse of the whole text. */
+const decodeFully = (input: string | Uint8Array, path: string | undefined): Either.Either<Decoded, CorruptStateFile> => {
   const corrupt = (fields: Corruption) =>
     Either.left(new CorruptStateFile(path === undefined ? fields : { path, ...fields }))
   const json = parseJson(input)
@@ -290,6 +295,283 @@ export const decode = (
     if (e instanceof Failure) return corrupt({ jsonPath: formatPath(e.path), expected: e.expected, found: e.found })
     if (e instanceof RangeError) return corrupt({ jsonPath: "$", expected: "less deeply nested JSON", found: e.message })
     throw e
+  }
+}
+
+/**
+ * Decodes the file's text or bytes. The result is `Left` for every invalid
+ * input; no input makes this throw. Reentrant: each call has its own
+ * context.
+ *
+ * With `previous` (the state this process last held for the file), the
+ * result is exactly the one without it, but each record whose bytes are
+ * ones known to decode to the record `previous` holds at the same map and
+ * key (the bytes it was decoded from, or its encoding) is that very
+ * object: nothing is parsed or built for it, and encode finds it in its
+ * cache. The records decoded then remember the bytes they came from, as
+ * views into `input`, so a caller that passes `previous` must never change
+ * those bytes afterwards (the store never does: they are its snapshot).
+ */
+export const decode = (
+  input: string | Uint8Array,
+  path: string | undefined,
+  previous?: Schema.State
+): Either.Either<Decoded, CorruptStateFile> => {
+  if (previous !== undefined) {
+    const reused = decodeReusing(input, previous)
+    if (reused !== undefined) return Either.right(reused)
+  }
+  return decodeFully(input, path)
+}
+
+// ---------------------------------------------------------------------------
+// The reusing decode
+//
+// Go's layout (what Go and this store write) puts each record of a
+// top-level map on lines of its own: `\n    "key": {` ... `\n    }` (or
+// `{}`), the maps' members on `\n  "name": {` ... `\n  }`. A walk over the
+// bytes follows that layout from the first byte for as long as every byte
+// is exactly as expected, and cuts each record's value (its span) out of
+// the text, leaving a token `[i]` in its place: the skeleton. Where the
+// layout differs, the walk stops and the rest of the input is the
+// skeleton's tail, unread by the walk. Why the skeleton, its spans
+// substituted back, reads exactly as the input does:
+//
+// - The walk knows every byte before the tail: braces, whitespace, keys
+//   without a backslash (a key ends at the next quote), and the spans, each
+//   a complete JSON value (bytes known to decode to a record, or text that
+//   `JSON.parse` took whole). So each token stands where a value of that
+//   member of that map is expected, as its span stood in the input, and the
+//   skeleton parses if and only if the input does.
+// - The tail may hold anything, a later duplicate of a map or of a member
+//   among it. Members are resolved after the parse, last one wins, as in
+//   `JSON.parse`. A parsed member is taken for a token only when it is an
+//   array whose first item is a number: the tail must hold no `[`
+//   (whitespace, then a digit or `-`) or the walk's result is not used, so
+//   such an array came from a token, and its index says which.
+// - A record's read depends on its value and on the spellings `JSON.parse`
+//   hides (an int with a fraction, an escaped timestamp, an escaped
+//   surrogate, each within one member). Those must be absent: the skeleton
+//   and each new span pass `needsTokens`, and a known span is bytes that
+//   were read without them (decoded when `needsTokens` found none, or Go's
+//   canonical encoding, which has none).
+// - A known span is reused only for a checked record of that map's kind
+//   (its prototype), and its bytes are either the ones it was read from
+//   (the kind's read, no legacy key: nothing the flag would miss) or the
+//   encoding that kind wrote for it, which decodes back to it.
+// - Anything unexpected (a syntax error, a failed read, a token out of
+//   place) gives up, and the caller decodes in full, so that errors are
+//   exactly the full decode's.
+
+/**
+ * The bytes each record was last read from, a view into the input of that
+ * decode (which the store keeps as its snapshot anyway). Set only by a
+ * reusing decode, whose caller promised not to change them.
+ */
+const sourceBytes = new WeakMap<object, Buffer>()
+
+const readContextWithout = (): ReadContext => ({ spellings: undefined, hadLegacyKey: false })
+
+/** Each map's record prototype: a record of that kind (checked or decoded) has it. */
+const recordPrototype = new Map<MapFormat, object | null>(
+  Format.maps.map((map) => [map, Object.getPrototypeOf(map.record.read({}, {}, "", readContextWithout(), 3))])
+)
+
+/** Whether `v` is a frozen record of this map's kind. */
+const isRecordOf = (v: unknown, map: MapFormat): v is object =>
+  typeof v === "object" && v !== null && Object.getPrototypeOf(v) === recordPrototype.get(map) && Object.isFrozen(v)
+
+/** One record value cut out of the input. */
+interface Span {
+  readonly map: MapFormat
+  readonly key: string
+  readonly start: number
+  readonly end: number
+  /** The previous record these bytes decode to, or undefined when the span is new. */
+  readonly reused: object | undefined
+  /** For a new span: its `JSON.parse` value. */
+  parsed: unknown
+}
+
+/** Gives up the reusing decode (the caller decodes in full). */
+class GiveUp {}
+
+/** The spans of one reusing decode, and the reading of their tokens. */
+class Spans {
+  constructor(readonly bytes: Buffer, readonly list: ReadonlyArray<Span>, readonly previous: Schema.State) {}
+
+  /** The previous state's map, if decode or the write check made it (frozen, its keys and records checked). */
+  previousMap(map: MapFormat): Record<string, unknown> | undefined {
+    const before = this.previous[map.name]
+    return mapSize(before) === undefined ? undefined : before
+  }
+
+  /** The record for the value at `owner[key]` of `map`: a token's span's, or the value read. */
+  read(v: unknown, owner: Dict, map: MapFormat, key: string, ctx: ReadContext): object {
+    if (!Array.isArray(v) || typeof v[0] !== "number") return map.record.read(v, owner, key, ctx, 3)
+    const span = this.list[v[0]]
+    if (v.length !== 1 || span === undefined || span.map !== map || span.key !== key) throw new GiveUp()
+    const view = this.bytes.subarray(span.start, span.end)
+    if (span.reused !== undefined) {
+      // The view into the newest input: older inputs are not kept alive by records that outlive them.
+      if (sourceBytes.get(span.reused)?.buffer !== view.buffer) sourceBytes.set(span.reused, view)
+      return span.reused
+    }
+    const hadLegacyKey = ctx.hadLegacyKey
+    ctx.hadLegacyKey = false
+    const record = map.record.read(span.parsed, owner, key, ctx, 3)
+    if (!ctx.hadLegacyKey) sourceBytes.set(record, view)
+    ctx.hadLegacyKey ||= hadLegacyKey
+    return record
+  }
+}
+
+const NL = 0x0a
+const SPACE = 0x20
+const QUOTE = 0x22
+const COMMA = 0x2c
+const COLON = 0x3a
+const BACKSLASH = 0x5c
+const OPEN = 0x7b
+const CLOSE = 0x7d
+const recordEnd = Buffer.from("\n    }")
+
+/** Whether `b` holds, at `at`, a newline, `spaces` spaces and `c`. */
+const lineAt = (b: Buffer, at: number, spaces: number, c: number): boolean => {
+  if (b[at] !== NL) return false
+  for (let k = 1; k <= spaces; k++) if (b[at + k] !== SPACE) return false
+  return b[at + spaces + 1] === c
+}
+
+/** The key whose opening quote is at `at`, when it has no backslash and `": ` follows it; `keyEnd` is then where its value starts. */
+let keyEnd = 0
+const keyAt = (b: Buffer, at: number): string | undefined => {
+  const close = b.indexOf(QUOTE, at + 1)
+  if (close === -1 || b[close + 1] !== COLON || b[close + 2] !== SPACE) return undefined
+  for (let k = at + 1; k < close; k++) if (b[k] === BACKSLASH) return undefined
+  keyEnd = close + 3
+  return b.toString("utf8", at + 1, close)
+}
+
+/** Whether `b` holds `known` at `at`. */
+const holds = (b: Buffer, at: number, known: Buffer | undefined): known is Buffer =>
+  known !== undefined && at + known.length <= b.length && b.compare(known, 0, known.length, at, at + known.length) === 0
+
+/** The record `previous` holds at `key` of `map` if it is one of that kind whose bytes are at `at` of `b`. */
+const knownAt = (b: Buffer, at: number, previous: Schema.State, map: MapFormat, key: string): Buffer | undefined => {
+  const record: unknown = (previous[map.name] as Dict)[key]
+  if (!isRecordOf(record, map)) return undefined
+  const source = sourceBytes.get(record)
+  if (holds(b, at, source)) return source
+  const encoded = entryBytes.get(record)
+  return holds(b, at, encoded) ? encoded : undefined
+}
+
+/** A `[` followed by JSON whitespace and a digit or `-`: what could read as a token. */
+const TOKEN_LIKE = /\[[ \t\n\r]*[-0-9]/
+
+/** A map's name as a JSON string (spelled without escapes). */
+const MAP_NAME = new RegExp(`"(?:${Format.maps.map((m) => regExpText(m.key)).join("|")})"`)
+
+/**
+ * Whether no array of the tail can be taken for a token: the tail has
+ * none that could read as one, or (when the walk stopped between
+ * top-level members, so every map it walked is whole) no member that
+ * could replace a walked map: no map's name, no escape that could spell
+ * one.
+ */
+const tailIsSafe = (tail: string, betweenMembers: boolean): boolean =>
+  !TOKEN_LIKE.test(tail) || (betweenMembers && !tail.includes("\\") && !MAP_NAME.test(tail))
+
+/**
+ * Walks the input in Go's layout, cutting out its records' spans (see
+ * above). Returns the skeleton, or undefined when nothing was cut or the
+ * tail could hold a token.
+ */
+const cut = (b: Buffer, previous: Schema.State): { readonly skeleton: string; readonly spans: Array<Span> } | undefined => {
+  const spans: Array<Span> = []
+  if (b[0] !== OPEN) return undefined
+  let skeleton = "{"
+  let at = 1
+  // Whether the walk stopped between top-level members rather than inside a map.
+  let betweenMembers = true
+  walk: for (;;) {
+    // At a top-level member's line.
+    if (!lineAt(b, at, 2, QUOTE)) break
+    const name = keyAt(b, at + 3)
+    const map = name === undefined ? undefined : stateKeys[name]
+    if (map === undefined || b[keyEnd] !== OPEN) break
+    skeleton += `\n  "${name}": {`
+    at = keyEnd + 1
+    betweenMembers = false
+    if (b[at] === CLOSE) {
+      skeleton += "}"
+      at++
+    } else {
+      for (;;) {
+        // At a record's line.
+        if (!lineAt(b, at, 4, QUOTE)) break walk
+        const key = keyAt(b, at + 5)
+        const start = keyEnd
+        if (key === undefined || b[start] !== OPEN) break walk
+        const known = knownAt(b, start, previous, map, key)
+        let end: number
+        if (known !== undefined) end = start + known.length
+        else if (b[start + 1] === CLOSE) end = start + 2
+        else {
+          const close = b.indexOf(recordEnd, start)
+          if (close === -1) break walk
+          end = close + recordEnd.length
+        }
+        skeleton += `\n    "${key}": [${spans.length}]`
+        spans.push({ map, key, start, end, reused: known === undefined ? undefined : previous[map.name][key], parsed: undefined })
+        at = end
+        if (b[at] === COMMA && lineAt(b, at + 1, 4, QUOTE)) {
+          skeleton += ","
+          at++
+        } else if (lineAt(b, at, 2, CLOSE)) {
+          skeleton += "\n  }"
+          at += 4
+          break
+        } else break walk
+      }
+    }
+    betweenMembers = true
+    if (b[at] !== COMMA) break
+    skeleton += ","
+    at++
+  }
+  if (spans.length === 0) return undefined
+  const tail = b.toString("utf8", at)
+  if (!tailIsSafe(tail, betweenMembers)) return undefined
+  return { skeleton: skeleton + tail, spans }
+}
+
+/** The reusing decode, or undefined where it gives up (see above). */
+const decodeReusing = (input: string | Uint8Array, previous: Schema.State): Decoded | undefined => {
+  let bytes: Buffer
+  if (typeof input === "string") {
+    if (!input.isWellFormed()) return undefined
+    bytes = Buffer.from(input, "utf8")
+  } else {
+    if (input.byteLength > maxFileBytes || !isUtf8(input)) return undefined
+    bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength)
+  }
+  try {
+    const cutOut = cut(bytes, previous)
+    if (cutOut === undefined || needsTokens(cutOut.skeleton)) return undefined
+    for (const span of cutOut.spans) {
+      if (span.reused !== undefined) continue
+      const text = bytes.toString("utf8", span.start, span.end)
+      if (needsTokens(text)) return undefined
+      span.parsed = JSON.parse(text)
+    }
+    const ctx = readContextWithout()
+    const state = readState(JSON.parse(cutOut.skeleton), ctx, new Spans(bytes, cutOut.spans, previous))
+    return { state, hadLegacyPrompt: ctx.hadLegacyKey }
+  } catch {
+    // A syntax error, a failed read, a token out of place: the full decode says what is wrong, or reads what the walk misread.
+    return undefined
   }
 }
 
@@ -337,8 +619,10 @@ export const maxFileBytes = 0x1fffffe8
 
 /**
  * The UTF-8 bytes of each map entry already encoded, keyed by the record
- * object. Only frozen records are cached (those decode or the write check
- * returned), so a record mutated in place can never be written stale.
+ * object. Only frozen records of the map's own kind are cached (those decode
+ * or the write check returned), so a record mutated in place can never be
+ * written stale, and cached bytes are that kind's encoding (which the
+ * reusing decode relies on).
  * An update that replaces one job re-encodes only that job, and the
  * document is assembled with one copy per entry. (Concatenating cached
  * strings instead builds a rope that costs more to flatten than the whole
@@ -390,7 +674,8 @@ class Chunks {
   }
 }
 
-const writeMap = (out: Chunks, map: { readonly [key: string]: object }, kind: (typeof Format.maps)[number]["record"]) => {
+const writeMap = (out: Chunks, map: { readonly [key: string]: object }, format: MapFormat) => {
+  const kind = format.record
   const keys = sortedKeys(map)
   if (keys.length === 0) return out.text("{}")
   const d = indent(2)
@@ -398,7 +683,9 @@ const writeMap = (out: Chunks, map: { readonly [key: string]: object }, kind: (t
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!
     const value = map[key]!
-    let bytes = entryBytes.get(value)
+    // Only a record of this map's kind is cached, so that cached bytes are always its own kind's encoding.
+    const own = isRecordOf(value, format)
+    let bytes = own ? entryBytes.get(value) : undefined
     out.text((i === 0 ? d : "," + d) + quote(key) + ": ")
     if (bytes === undefined) {
       try {
@@ -408,7 +695,7 @@ const writeMap = (out: Chunks, map: { readonly [key: string]: object }, kind: (t
         if (e instanceof RangeError) failAt(entry(key), "a record whose encoding fits in a string", "a larger record")
         throw e
       }
-      out.entry(Object.isFrozen(value) ? value : undefined, bytes)
+      out.entry(own ? value : undefined, bytes)
     } else {
       out.entry(value, bytes)
     }
@@ -424,7 +711,7 @@ const encodeChunks = (state: Schema.State): Buffer => {
     const map = Format.maps[i]!
     out.text((i === 0 ? d : "," + d) + quote(map.key) + ": ")
     try {
-      writeMap(out, state[map.name], map.record)
+      writeMap(out, state[map.name], map)
     } catch (e) {
       rethrow(e, field(map.key))
     }
@@ -441,11 +728,12 @@ const encodeChunks = (state: Schema.State): Buffer => {
 export const encodeBytes = (state: Schema.State): Buffer => encodeChunks(state)
 
 /** A checked (frozen) record's encoding as a map entry, from the cache or made and cached. */
-const recordBytes = (record: object, kind: (typeof Format.maps)[number]["record"]): Buffer => {
-  let bytes = entryBytes.get(record)
+const recordBytes = (record: object, map: MapFormat): Buffer => {
+  const own = isRecordOf(record, map)
+  let bytes = own ? entryBytes.get(record) : undefined
   if (bytes === undefined) {
-    bytes = Buffer.from(kind.write(record as never, 2), "utf8")
-    entryBytes.set(record, bytes)
+    bytes = Buffer.from(map.record.write(record as never, 2), "utf8")
+    if (own) entryBytes.set(record, bytes)
   }
   return bytes
 }
@@ -468,7 +756,7 @@ export const sameEncoding = (a: Schema.State, b: Schema.State): boolean => {
       const before = x[key]
       const after = y[key]!
       if (before === after) continue
-      if (before === undefined || !recordBytes(before, map.record).equals(recordBytes(after, map.record))) return false
+      if (before === undefined || !recordBytes(before, map).equals(recordBytes(after, map))) return false
     }
     const size = mapSize(x)
     if (size === undefined) for (const _ in x) count--
