@@ -156,6 +156,33 @@ describe("layerNode on disk", () => {
     ))
   })
 
+  it("after another writer changes one job, the records it did not change are the objects the store already held", async () => {
+    const dir = tempDir()
+    const file = path.join(dir, "state.json")
+    fs.writeFileSync(file, golden("full_realistic.expected.json"))
+    await Effect.runPromise(Effect.provide(
+      Effect.gen(function*() {
+        const before = yield* load
+        const [changedId, job] = Object.entries(before.jobs)[0]!
+        // Another writer (here: the Go tool's bytes of the same change) replaces the file.
+        const edited = { ...before, jobs: { ...before.jobs, [changedId]: { ...job, agent: `${job.agent}-x` } } }
+        fs.writeFileSync(file + ".other", Schema.encode(edited))
+        fs.renameSync(file + ".other", file)
+        const after = yield* load
+        // Exactly what a fresh decode of the file gives...
+        expect(after).toStrictEqual(decodeOrFail(fs.readFileSync(file), "the other writer's file"))
+        expect(after.jobs[changedId]!.agent).toBe(`${job.agent}-x`)
+        // ...sharing every unchanged record with the state held before, so a consumer comparing records
+        // by identity sees exactly what changed, and the next write encodes only that.
+        expect(after.jobs[changedId]).not.toBe(before.jobs[changedId])
+        for (const [id, record] of Object.entries(after.jobs)) if (id !== changedId) expect(record).toBe(before.jobs[id])
+        for (const [name, repo] of Object.entries(after.repos)) expect(repo).toBe(before.repos[name])
+        for (const [name, workspace] of Object.entries(after.workspaces)) expect(workspace).toBe(before.workspaces[name])
+      }),
+      Store.layerNode({ dir })
+    ))
+  })
+
   it("a state.json that is a directory is a StateIoError and nothing is touched", async () => {
     const dir = tempDir()
     fs.mkdirSync(path.join(dir, "state.json"))

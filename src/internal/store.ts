@@ -145,9 +145,13 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
             if (known?.bytes !== undefined && sameBytes(known.bytes, content.bytes)) {
               return { ...known, stamp: content.stamp }
             }
-            // A large state is not kept twice in memory while its successor decodes.
+            // The records whose bytes did not change are the known ones, so encode finds them in its cache
+            // and a change costs what it changed. The known state is kept for the decode (it shares most of
+            // its records with the new one); its bytes are not, or a large state would be held twice.
+            const previous = known?.state
+            known = undefined
             yield* drop
-            const decoded = codec.decode(content.bytes, backend.path)
+            const decoded = codec.decode(content.bytes, backend.path, previous)
             if (Either.isLeft(decoded)) return yield* decoded.left
             return { stamp: content.stamp, bytes: content.bytes, ...decoded.right, canonical: false }
           }
