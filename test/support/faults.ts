@@ -132,15 +132,6 @@ export const faultyFileSystem = (
       NodeFs.closeSync(fd)
       throwIfFaulty("close", path)
     },
-    close: (fd, path, done) =>
-      NodeFs.close(fd, (error) => {
-        try {
-          throwIfFaulty("close", path)
-          done(error)
-        } catch (injected) {
-          done(injected)
-        }
-      }),
     unlink: (path) => {
       throwIfFaulty("remove", path)
       NodeFs.unlinkSync(path)
