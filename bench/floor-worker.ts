@@ -14,9 +14,11 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { floorNoopUpdate, floorRead, floorUpdate } from "./floor.js"
 import { jobId } from "./generate.js"
-import { type Figure, otherWriter, parseSizeArgs, peakRssBytes, timeSync } from "./measure.js"
+import { type Figure, otherWriter, parseSizeArgs, peakRssBytes, setWarmup, timeSync } from "./measure.js"
 
 const { jobs, mode, runs, source, variant } = parseSizeArgs(process.argv.slice(2))
+// A small state's runs are short: warm the JIT as a long-running service would be (see `setWarmup`).
+if (jobs <= 100) setWarmup(500)
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-bench-floor-"))
 const file = path.join(dir, "state.json")

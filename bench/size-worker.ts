@@ -19,9 +19,11 @@ import * as Store from "../src/Store.js"
 import * as Timestamp from "../src/Timestamp.js"
 import { jobId } from "./generate.js"
 import { floorNoopUpdate, floorRead, floorUpdate } from "./floor.js"
-import { type Figure, loopWatch, otherWriter, parseSizeArgs, peakRssBytes, summarize, timeAsync, timePaired, timeSync } from "./measure.js"
+import { type Figure, loopWatch, otherWriter, parseSizeArgs, peakRssBytes, setWarmup, summarize, timeAsync, timePaired, timeSync } from "./measure.js"
 
 const { jobs, mode, runs, source, variant } = parseSizeArgs(process.argv.slice(2))
+// A small state's runs are short: warm the JIT as a long-running service would be (see `setWarmup`).
+if (jobs <= 100) setWarmup(500)
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-bench-store-"))
 const file = path.join(dir, "state.json")
