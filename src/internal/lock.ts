@@ -345,23 +345,29 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.acquireRe
   (service) => Effect.sync(() => service.threads.close())
 )
 
-/** Opens (creating, 0644) the lock file. */
+/** Opens (creating, 0644) the lock file and learns its device and inode, or says why it could not. */
+const openLockFileNow = (service: Service, lockPath: string): LockFile | StateIoError => {
+  let fd: number
+  try {
+    fd = service.open(lockPath)
+  } catch (cause) {
+    return openError(lockPath, cause)
+  }
+  const close = closeQuietly(fd)
+  try {
+    const stat = NodeFs.fstatSync(fd)
+    return { fd, key: `${stat.dev}:${stat.ino}`, close }
+  } catch (cause) {
+    close()
+    return new StateIoError({ operation: "stat lock", path: lockPath, reason: String(cause), cause })
+  }
+}
+
+/** `openLockFileNow` as an effect. */
 const openLockFile = (service: Service, lockPath: string): Effect.Effect<LockFile, StateIoError> =>
   Effect.suspend(() => {
-    let fd: number
-    try {
-      fd = service.open(lockPath)
-    } catch (cause) {
-      return Effect.fail(openError(lockPath, cause))
-    }
-    const close = closeQuietly(fd)
-    try {
-      const stat = NodeFs.fstatSync(fd)
-      return Effect.succeed({ fd, key: `${stat.dev}:${stat.ino}`, close })
-    } catch (cause) {
-      close()
-      return Effect.fail(new StateIoError({ operation: "stat lock", path: lockPath, reason: String(cause), cause }))
-    }
+    const opened = openLockFileNow(service, lockPath)
+    return opened instanceof StateIoError ? Effect.fail(opened) : Effect.succeed(opened)
   })
 
 /**
@@ -474,35 +480,22 @@ export interface Held {
  * path's generators, clock reads and exits were a fifth of its CPU time.
  */
 const takeIfFree = (service: Service, lockPath: string): readonly [Slot, LockFile] | undefined => {
-  let fd: number
-  try {
-    fd = service.open(lockPath)
-  } catch {
-    return undefined
-  }
-  const close = closeQuietly(fd)
-  let key: string
-  try {
-    const stat = NodeFs.fstatSync(fd)
-    key = `${stat.dev}:${stat.ino}`
-  } catch {
-    close()
-    return undefined
-  }
-  const slot = service.slotFor(key)
+  // A lock file that cannot be opened is reported by the general path, which tries again.
+  const file = openLockFileNow(service, lockPath)
+  if (file instanceof StateIoError) return undefined
+  const slot = service.slotFor(file.key)
   const ticket = slot.enter()
   if (!ticket.granted) {
     slot.leave(ticket)
-    close()
+    file.close()
     return undefined
   }
-  const file: LockFile = { fd, key, close }
-  if (slot.parked === undefined && flockNow(fd, LOCK_EX | LOCK_NB) === 0) {
+  if (slot.parked === undefined && flockNow(file.fd, LOCK_EX | LOCK_NB) === 0) {
     if (isCurrent(lockPath, file)) return [slot, file]
-    flockNow(fd, LOCK_UN)
+    flockNow(file.fd, LOCK_UN)
   }
   slot.pass()
-  close()
+  file.close()
   return undefined
 }
 
