@@ -126,7 +126,7 @@ const stampOfStats = (stats: NodeFs.Stats): string => `${stats.dev}:${stats.ino}
  * inode number is reused as soon as it is freed), and the store compares
  * the bytes instead.
  */
-const unpinnedStamp = (stats: NodeFs.Stats): string => `bytes:${stampOfStats(stats)}`
+const unpinnedStamp = (stamp: string): string => `bytes:${stamp}`
 
 const isNotFound = (e: PlatformError.PlatformError) => e._tag === "SystemError" && e.reason === "NotFound"
 
@@ -294,7 +294,7 @@ export const make = Effect.fnUntraced(function*(options?: {
       }
       try {
         const content = readAllSync(fd)
-        return Effect.succeed({ ...content, stamp: `bytes:${content.stamp}` })
+        return Effect.succeed({ ...content, stamp: unpinnedStamp(content.stamp) })
       } catch (error) {
         return Effect.fail(error as StateIoError | CorruptStateFile)
       } finally {
@@ -408,7 +408,7 @@ export const make = Effect.fnUntraced(function*(options?: {
    * directory replaced since the last write is the one synced). A failure
    * after the rename says the new state is in place.
    */
-  const renameIntoPlace = (name: string, fd: number, stampOfWritten: (stats: NodeFs.Stats) => string = stampOfStats) =>
+  const renameIntoPlace = (name: string, fd: number, keptOpen: boolean) =>
     Effect.descriptorWith((fiber): Effect.Effect<string, StateIoError | LockLost> => {
       if (HashSet.size(fiber.interruptors) > 0) return Effect.interrupt
       // The lock file removed or replaced: another process may hold "the" lock now.
@@ -420,7 +420,8 @@ export const make = Effect.fnUntraced(function*(options?: {
       }
       let stamp: string
       try {
-        stamp = stampOfWritten(calls.fstat(fd, name))
+        const written = stampOfStats(calls.fstat(fd, name))
+        stamp = keptOpen ? written : unpinnedStamp(written)
       } catch (cause) {
         return Effect.fail(nodeIoError("stat", statePath, true, cause))
       }
@@ -477,7 +478,7 @@ export const make = Effect.fnUntraced(function*(options?: {
             } catch (cause) {
               return Effect.fail(nodeIoError("fsync temp file", name, false, cause))
             }
-            return renameIntoPlace(name, fd, unpinnedStamp)
+            return renameIntoPlace(name, fd, false)
           }).pipe(
             Effect.onError((cause) =>
               Effect.sync(() => {
@@ -506,7 +507,7 @@ export const make = Effect.fnUntraced(function*(options?: {
       return yield* Effect.gen(function*() {
         yield* file.writeAll(change.next.bytes).pipe(Effect.mapError(ioError("write temp file", name)))
         yield* file.sync.pipe(Effect.mapError(ioError("fsync temp file", name)))
-        return yield* renameIntoPlace(name, file.fd)
+        return yield* renameIntoPlace(name, file.fd, true)
       }).pipe(
         Effect.onError((cause) =>
           Effect.suspend(() =>
