@@ -121,11 +121,12 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
      * Forgets the snapshot and closes its scope before a write replaces it.
      * The file backend's snapshot file (a large one: it keeps no small file
      * open) is still in place then, so closing it frees nothing and costs no
-     * wait, and the rename frees it at once, as every writer's rename does. Closed after the rename instead, the
-     * replaced file goes through the file system's orphan list and is freed
-     * by the close: an extra journal update per write, which made each fsync
-     * of 4 contending processes about 3x slower here (3.5 ms against about
-     * 1). A write that then fails has only cost the next read a re-read.
+     * wait, and the rename frees it at once, as every writer's rename does.
+     * Closed after the rename instead, the replaced file goes through the
+     * file system's orphan list and is freed by the close: an extra journal
+     * update per write, which made each fsync of 4 contending processes about
+     * 3x slower here (3.5 ms against about 1). A write that then fails has
+     * only cost the next read a re-read.
      */
     const letGo = Effect.suspend(() => {
       const old = held
