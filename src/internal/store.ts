@@ -27,8 +27,10 @@ interface Held {
   readonly scope: Scope.CloseableScope
 }
 
+// The same array first: a small file is now read on every load, and a re-read of unchanged content is
+// remembered with the bytes already announced, which a byte comparison would walk a second time.
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
-  a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
+  a === b || (a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b))
 
 /** Runs `effect` in a scope of its own, which is closed if it fails and otherwise handed to the caller. */
 const inOwnScope = <A, E, R>(effect: Effect.Effect<A, E, R | Scope.Scope>) =>
