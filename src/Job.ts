@@ -376,7 +376,7 @@ export const activeForTodo: {
 // The store
 
 /**
- * Updates the job with id `id` in one `StateStore.modify` (under the state
+ * Updates the job with id `id` in one `StateStore.modifyRecord` (under the state
  * file's lock) and returns it as written. `updatedAt` is set to
  * `Timestamp.now` when `f` changed the job but not its `updatedAt`, as every
  * edit of the Go tool does; when `f` returns the job it was given nothing is

@@ -83,7 +83,7 @@ export const put: {
 
 /**
  * Updates the session stored under `key` (`"<repo>/<id>"`) in one
- * `StateStore.modify` and returns it as written, stamping `updatedAt` with
+ * `StateStore.modifyRecord` and returns it as written, stamping `updatedAt` with
  * `Timestamp.now` when `f` changed the session but not its `updatedAt`;
  * nothing is written when `f` returns the session it was given. Fails with
  * `NotFound` (writing nothing) when there is no such session, or with the

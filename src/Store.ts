@@ -10,6 +10,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as fileBackend from "./internal/fileBackend.js"
@@ -86,6 +87,28 @@ export interface StateStoreService {
   ) => Effect.Effect<A, E | StateError, R>
 
   /**
+   * Reads the record at `key` of the state's map `map` under the lock,
+   * applies `f` to it (`Option.none()` when there is none), and stores the
+   * record `f` returns (`Option.none()` removes it) before releasing the
+   * lock; `f`'s first element is the result. Writes nothing when `f`
+   * returns the record it was given, or one that encodes the same. The
+   * record is checked as every write's are: one the file cannot hold fails
+   * with `InvalidState`, naming its field, and nothing is written. A failing
+   * `f` writes nothing, its error coming out with its own type.
+   *
+   * What `update` does for a change of one record, at the cost of that
+   * record: a backend that stores records (`StorePg`) writes the one row,
+   * and the state is not rebuilt (a 10 000-job state's maps are copied only
+   * when a state is next asked for). The file store rewrites the file, as
+   * any update does. `Job.update` and its kin are built on it.
+   */
+  readonly modifyRecord: <K extends RecordMap, A, E = never, R = never>(
+    map: K,
+    key: string,
+    f: (record: Option.Option<RecordIn<K>>) => Effect.Effect<readonly [A, Option.Option<RecordIn<K>>], E, R>
+  ) => Effect.Effect<A, E | StateError, R>
+
+  /**
    * The state now, then each new state, whoever wrote it (this store, another
    * store in this process, another process, the Go tool): this store's own
    * writes as they land, others' when the backend reports them (see
@@ -102,6 +125,37 @@ export interface StateStoreService {
    * good again), and `Stream.tapError` lets the consumer see each failure.
    */
   readonly changes: Stream.Stream<Schema.State, StateError>
+}
+
+/**
+ * The names of the state's four maps of records, as `modifyRecord` takes
+ * them: `repos` (keyed by repo name), `workspaces` (by path),
+ * `opencodeSessions` and `jobs` (by id).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RecordMap = "repos" | "workspaces" | "opencodeSessions" | "jobs"
+
+/**
+ * The record type of the map `K` (`RecordIn<"jobs">` is `Schema.Job`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RecordIn<K extends RecordMap> = Schema.State[K][string]
+
+/**
+ * One record a write stores at `key` of map `map`, or removes
+ * (`record: undefined`), already checked and normalised.
+ *
+ * @since 0.2.0
+ * @category backend
+ */
+export interface RecordEdit {
+  readonly map: RecordMap
+  readonly key: string
+  readonly record: object | undefined
 }
 
 /**
@@ -146,6 +200,15 @@ export type Content =
 export interface Change {
   readonly previous: { readonly state: Schema.State; readonly bytes: Uint8Array | undefined }
   readonly next: { readonly state: Schema.State; readonly bytes: Uint8Array }
+  /**
+   * Set when the store knows exactly which records changed (a
+   * `modifyRecord`): those edits, in order, and nothing else differs. A
+   * backend that stores records then writes them without comparing the
+   * states, and should not read `previous.state` or `next.state` unless it
+   * needs them: each is built when first read (for a large state, a copy of
+   * every map an edit touched).
+   */
+  readonly records?: ReadonlyArray<RecordEdit>
 }
 
 /**

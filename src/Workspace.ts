@@ -82,7 +82,7 @@ export const put: {
 
 /**
  * Updates the workspace stored under `key` (`"<repo>/<name>"`) in one
- * `StateStore.modify` and returns it as written, stamping `updatedAt` with
+ * `StateStore.modifyRecord` and returns it as written, stamping `updatedAt` with
  * `Timestamp.now` when `f` changed the workspace but not its `updatedAt`;
  * nothing is written when `f` returns the workspace it was given. Fails with
  * `NotFound` (writing nothing) when there is no such workspace, or with the

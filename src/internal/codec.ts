@@ -872,3 +872,86 @@ export const prepareWrite = (state: Schema.State): Either.Either<Prepared, Inval
     return invalid(e)
   }
 }
+
+// ---------------------------------------------------------------------------
+// One record at a time
+
+/** The name of one of the state's four maps of records. */
+export type MapName = (typeof Format.maps)[number]["name"]
+
+const mapFormats = new Map<string, MapFormat>(Format.maps.map((m) => [m.name, m]))
+
+/**
+ * One record put at `key` of map `name` (`record`), or removed from it
+ * (`undefined`): the unit of `StateStore.modifyRecord`.
+ */
+export interface Edit {
+  readonly map: MapName
+  readonly key: string
+  readonly record: object | undefined
+}
+
+/**
+ * Checks a record a caller wants stored at `key` of map `name` by the rules
+ * `normalize` applies to each entry of a map, returning it as a reader of
+ * the file will see it (normalised, frozen), or `InvalidState` naming the
+ * field (`jobs["j"].status`). What a one-record write checks instead of the
+ * whole state.
+ */
+export const normalizeEntry = (name: MapName, key: string, record: unknown): Either.Either<object, InvalidState> => {
+  const map = mapFormats.get(name)!
+  try {
+    try {
+      try {
+        if (!key.isWellFormed()) throw new Failure("a key of well-formed Unicode text", "a key with an unpaired surrogate")
+        return Either.right(map.record.check(record as never, 3) as object)
+      } catch (e) {
+        return rethrow(e, entry(key))
+      }
+    } catch (e) {
+      return rethrow(e, field(map.key))
+    }
+  } catch (e) {
+    return invalid(e)
+  }
+}
+
+/** Whether two checked records of map `name` encode to the same bytes (each encoding made once, then cached). */
+export const sameEntry = (name: MapName, a: object, b: object): boolean => {
+  const map = mapFormats.get(name)!
+  return a === b || recordBytes(a, map).equals(recordBytes(b, map))
+}
+
+/**
+ * A checked `base` with checked `edits` applied in order: each map an edit
+ * touches is copied once (with all its edits), the others are `base`'s own.
+ * The maps built are trusted as the check's own are, so writing the result
+ * walks no map again.
+ */
+export const withEdits = (base: Schema.State, edits: ReadonlyArray<Edit>): Schema.State => {
+  const maps = new Map<MapName, { map: Record<string, object>; size: number | undefined }>()
+  for (const edit of edits) {
+    let built = maps.get(edit.map)
+    if (built === undefined) {
+      const from: { readonly [key: string]: object } = base[edit.map]
+      built = { map: Object.assign(emptyMap<object>(), from), size: mapSize(from) }
+      maps.set(edit.map, built)
+    }
+    const had = Object.hasOwn(built.map, edit.key)
+    if (edit.record === undefined) {
+      if (!had) continue
+      delete built.map[edit.key]
+      if (built.size !== undefined) built.size--
+    } else {
+      if (!had && built.size !== undefined) built.size++
+      built.map[edit.key] = edit.record
+    }
+  }
+  if (maps.size === 0) return base
+  const out: Dict = { ...base }
+  for (const [name, { map, size }] of maps) {
+    Object.freeze(map)
+    out[name] = size === undefined ? map : trusted(map, size)
+  }
+  return Object.freeze(out) as unknown as Schema.State
+}

@@ -99,16 +99,17 @@ export const updateEffect = <K extends Collection, E, R>(
   f: (record: RecordOf<K>) => Effect.Effect<RecordOf<K>, E, R>
 ): Effect.Effect<RecordOf<K>, E | NotFound | StateError, R | StateStore> =>
   Effect.flatMap(StateStore, (store) =>
-    store.modifyEffect((state): Effect.Effect<readonly [RecordOf<K>, Schema.State], E | NotFound, R> =>
-      Option.match(get(state, collection, key), {
+    // One record's update, so the store writes (and, with a record backend, costs) that record alone.
+    store.modifyRecord(collection, key, (found): Effect.Effect<readonly [RecordOf<K>, Option.Option<RecordOf<K>>], E | NotFound, R> =>
+      Option.match(found, {
         onNone: () => Effect.fail(new NotFound({ kind: collections[collection], key })),
         onSome: (before) =>
           Effect.flatMap(f(before), (after) => {
-            if (after === before) return Effect.succeed([before, state] as const)
+            if (after === before) return Effect.succeed([before, found] as const)
             const stamped = after.updatedAt === before.updatedAt
               ? Effect.map(Timestamp.now, (now): RecordOf<K> => ({ ...after, updatedAt: now }))
               : Effect.succeed(after)
-            return Effect.map(stamped, (record) => [record, put(state, collection, key, record)] as const)
+            return Effect.map(stamped, (record) => [record, Option.some(record)] as const)
           })
       })
     ))

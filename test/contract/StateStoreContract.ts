@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Chunk from "effect/Chunk"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Scope from "effect/Scope"
@@ -388,5 +389,133 @@ export const stateStoreContract = (
         // A new subscription starts from the state now.
         const [first] = yield* Stream.runCollect(Stream.take(store.changes, 1))
         expect(counter(first!)).toBe(1)
+      }))
+
+    // ------------------------------------------------------------- one record at a time
+
+    const setStatus = (status: StateSchema.JobStatus) => (found: Option.Option<StateSchema.Job>) =>
+      Effect.succeed([Option.isSome(found), Option.map(found, (j) => ({ ...j, status }))] as const)
+
+    it.scoped("modifyRecord puts, replaces and removes one record; the rest of the state is kept, the same objects", () =>
+      Effect.gen(function*() {
+        const { freshLoad, store, writes } = yield* setupStore
+        yield* store.save({
+          ...StateSchema.empty,
+          repos: { a: repo("/src/a"), b: repo("/src/b") },
+          jobs: { j: job("j"), k: job("k") },
+          unknownFields: { counter: 7 }
+        })
+        const before = yield* store.load
+        expect(yield* store.modifyRecord("jobs", "k", setStatus("completed"))).toBe(true)
+        expect(yield* store.modifyRecord("jobs", "n", (found) => Effect.succeed([found, Option.some(job("n"))] as const)))
+          .toEqual(Option.none())
+        expect(yield* store.modifyRecord("repos", "a", (found) => Effect.succeed([found, Option.none()] as const)))
+          .toEqual(Option.some(repo("/src/a")))
+        const after = yield* store.load
+        expect(after.jobs["j"]).toBe(before.jobs["j"])
+        expect(after.repos["b"]).toBe(before.repos["b"])
+        expect(after.jobs["k"]).toEqual({ ...job("k"), status: "completed" })
+        expect(after.jobs["n"]).toEqual(job("n"))
+        expect(Object.keys(after.repos)).toEqual(["b"])
+        expect(after.unknownFields).toEqual({ counter: 7 })
+        expect(yield* freshLoad).toEqual(after)
+        expect(writes.length).toBe(4)
+        // Each write says which record it changed.
+        expect(writes.slice(1).map((change) => change.records?.map(({ key, map }) => `${map}/${key}`))).toEqual([
+          ["jobs/k"],
+          ["jobs/n"],
+          ["repos/a"]
+        ])
+        expect(writes[3]!.records?.[0]?.record).toBeUndefined()
+      }))
+
+    it.scoped("many record writes with no load between them, then a load: every one is there, in order", () =>
+      Effect.gen(function*() {
+        const { freshLoad, store, writes } = yield* setupStore
+        yield* store.save({ ...StateSchema.empty, jobs: { j0: job("j0"), j1: job("j1") } })
+        // More edits than a snapshot keeps pending (so the state is built on the way), repeats and removals among them.
+        const expected: Record<string, StateSchema.Job> = { j0: job("j0"), j1: job("j1") }
+        // A removal of what is not there writes nothing; every other step writes.
+        let wrote = 0
+        for (let i = 0; i < 90; i++) {
+          const key = `j${i % 12}`
+          if (i % 7 === 3) {
+            yield* store.modifyRecord("jobs", key, (found) => Effect.succeed([found, Option.none()] as const))
+            if (key in expected) wrote++
+            delete expected[key]
+          } else {
+            // Each write builds on the record it is given, so a stale read shows in the result.
+            const next = (found: Option.Option<StateSchema.Job>) => ({
+              ...job(key),
+              agent: `${Option.match(found, { onNone: () => "new", onSome: (j) => j.agent })},${i}`
+            })
+            yield* store.modifyRecord("jobs", key, (found) => Effect.succeed([undefined, Option.some(next(found))] as const))
+            expected[key] = next(Option.fromNullable(expected[key]))
+            wrote++
+          }
+          if (i === 50) expect((yield* store.load).jobs).toEqual(expected)
+        }
+        expect((yield* store.load).jobs).toEqual(expected)
+        expect((yield* freshLoad).jobs).toEqual(expected)
+        expect(writes.length).toBe(1 + wrote)
+      }))
+
+    it.scoped("modifyRecord writes nothing when f returns the record it was given, an equal copy, or removes what is not there", () =>
+      Effect.gen(function*() {
+        const { store, writes } = yield* setupStore
+        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        yield* store.modifyRecord("jobs", "j", (found) => Effect.succeed([undefined, found] as const))
+        yield* store.modifyRecord("jobs", "j", (found) => Effect.succeed([undefined, Option.map(found, (j) => ({ ...j }))] as const))
+        yield* store.modifyRecord("jobs", "nobody", (found) => Effect.succeed([undefined, found] as const))
+        yield* store.modifyRecord("jobs", "nobody", () => Effect.succeed([undefined, Option.none()] as const))
+        expect(writes.length).toBe(1)
+        // And the stored record is still read as the very one written.
+        expect((yield* store.load).jobs["j"]).toEqual(job("j"))
+      }))
+
+    it.scoped("modifyRecord refuses a record the file cannot hold: InvalidState naming the field, nothing written", () =>
+      Effect.gen(function*() {
+        const { freshLoad, store, writes } = yield* setupStore
+        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        const bad = { ...job("j"), createdAt: "yesterday" } as unknown as StateSchema.Job
+        const error = yield* Effect.flip(store.modifyRecord("jobs", "j", () => Effect.succeed([undefined, Option.some(bad)] as const)))
+        expect(error._tag).toBe("InvalidState")
+        expect(error._tag === "InvalidState" && error.jsonPath).toBe(`jobs["j"].created_at`)
+        const key = yield* Effect.flip(
+          store.modifyRecord("jobs", "\ud800", () => Effect.succeed([undefined, Option.some(job("x"))] as const))
+        )
+        expect(key._tag === "InvalidState" && key.jsonPath).toBe(String.raw`jobs["\ud800"]`)
+        expect(writes.length).toBe(1)
+        expect(yield* freshLoad).toEqual({ ...StateSchema.empty, jobs: { j: job("j") } })
+        // The store goes on.
+        yield* store.modifyRecord("jobs", "j", setStatus("failed"))
+        expect((yield* freshLoad).jobs["j"]?.status).toBe("failed")
+      }))
+
+    it.scoped("modifyRecord: a failing f writes nothing and keeps its error type; a throwing f is a defect", () =>
+      Effect.gen(function*() {
+        const { store, writes } = yield* setupStore
+        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        const exit = yield* Effect.exit(store.modifyRecord("jobs", "j", () => new NotToday({ reason: "closed" })))
+        expect(exit).toEqual(Exit.fail(new NotToday({ reason: "closed" })))
+        const bug = new Error("bug")
+        const thrower = (): never => {
+          throw bug
+        }
+        expect(defectOf(yield* Effect.exit(store.modifyRecord("jobs", "j", thrower)))).toBe(bug.message)
+        expect(writes.length).toBe(1)
+        expect((yield* store.load).jobs["j"]).toEqual(job("j"))
+      }))
+
+    it.scoped("changes: a record write is emitted like any other", () =>
+      Effect.gen(function*() {
+        const { store } = yield* setupStore
+        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        const pull = yield* Stream.toPull(store.changes)
+        expect(Chunk.toReadonlyArray(yield* pull).map((s) => s.jobs["j"]?.status)).toEqual(["active"])
+        yield* store.modifyRecord("jobs", "j", setStatus("completed"))
+        const seen: Array<string | undefined> = []
+        while (seen.at(-1) !== "completed") seen.push(...Chunk.toReadonlyArray(yield* pull).map((s) => s.jobs["j"]?.status))
+        expect(seen).toEqual(["completed"])
       }))
   })
