@@ -4,14 +4,17 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Job from "../src/Job.js"
 import * as Schema from "../src/Schema.js"
 import * as Store from "../src/Store.js"
 import * as Layer from "effect/Layer"
 import * as StorePg from "../src/StorePg.js"
+import * as Timestamp from "../src/Timestamp.js"
 import { stateStoreContract } from "./contract/StateStoreContract.js"
 import { clientLayer, freshDatabase } from "./StorePgServer.js"
 
@@ -78,5 +81,36 @@ describe("StorePg storage", () => {
       const other = yield* Effect.provide(Store.StateStore, yield* Layer.build(StorePg.layerUrl(url)))
       expect(Object.keys((yield* other.load).repos).sort()).toEqual([...kept, "added"].sort())
       expect(gone).toBeDefined()
+    }))
+
+  it.scoped("record writes (Job.update, modifyRecord) write their rows alone, and another store reads the writer's exact state", () =>
+    Effect.gen(function*() {
+      const url = yield* freshDatabase
+      const ctx = yield* Layer.build(StorePg.layerUrl(url))
+      const writer = yield* Effect.provide(Store.StateStore, ctx)
+      const sql = yield* Effect.provide(SqlClient.SqlClient, ctx)
+      yield* writer.save(goldenState)
+      const [id] = Object.keys(goldenState.jobs)
+      yield* Job.update(id!, Job.setStatus("completed", Timestamp.zero)).pipe(Effect.provide(ctx))
+      const changed = yield* sql<{ kind: string; key: string }>`
+        SELECT kind, key FROM incrementum_state_records
+        WHERE version = (SELECT version FROM incrementum_state_version WHERE id = 1)`
+      expect(changed).toEqual([{ kind: "jobs", key: id }])
+      // Puts, replacements and removals, more than a snapshot keeps pending, with no load between them.
+      const [gone] = Object.keys(goldenState.repos)
+      yield* writer.modifyRecord("repos", gone!, () => Effect.succeed([undefined, Option.none()] as const))
+      for (let i = 0; i < 40; i++) {
+        yield* writer.modifyRecord("repos", `r${i % 25}`, () =>
+          Effect.succeed([undefined, Option.some({ sourcePath: `/src/${i}` })] as const))
+      }
+      const other = yield* Effect.provide(Store.StateStore, yield* Layer.build(StorePg.layerUrl(url)))
+      const written = yield* writer.load
+      expect(written.jobs[id!]?.status).toBe("completed")
+      expect(written.repos[gone!]).toBeUndefined()
+      expect(written.repos["r3"]).toEqual({ sourcePath: "/src/28" })
+      expect(Schema.encode(yield* other.load)).toBe(Schema.encode(written))
+      // And the other way: the second store's record write reaches the first.
+      yield* other.modifyRecord("repos", "r0", () => Effect.succeed([undefined, Option.some({ sourcePath: "/other" })] as const))
+      expect((yield* writer.load).repos["r0"]).toEqual({ sourcePath: "/other" })
     }))
 })

@@ -154,6 +154,19 @@ const encodeTop = (state: Schema.State): Buffer =>
 /** The records of `change` that differ (by identity: the store keeps unchanged records the same objects). */
 export const changedRows = (change: Change) => {
   const rows: Array<{ kind: string; key: string; body: Buffer | null }> = []
+  if (change.records !== undefined) {
+    // The store says exactly what changed: its records' rows, and the states are never built. The last edit
+    // of a key wins, as one row per key is what a statement can write.
+    const last = new Map<string, (typeof rows)[number]>()
+    for (const edit of change.records) {
+      last.set(`${edit.map}\u0000${edit.key}`, {
+        kind: edit.map,
+        key: edit.key,
+        body: edit.record === undefined ? null : encodeRecord(edit.map, edit.key, edit.record)
+      })
+    }
+    return [...last.values()]
+  }
   const previous = change.previous.state
   const next = change.next.state
   for (const name of mapNames) {
@@ -419,8 +432,12 @@ export const make = (options: Options = {}) =>
           return yield* readSince(known)
         }
         if (version === 0n) return known === "0" ? undefined : { _tag: "Absent", stamp: "0" } as const
-        let state = base.state
-        if (version !== base.version) {
+        // Read only when needed: a state left by a record write is built when first read.
+        if (version === base.version && first.version === known) return undefined
+        let state: Schema.State
+        if (version === base.version) {
+          state = base.state
+        } else {
           // This version may be this backend's own write, committed but not yet recorded: wait for it, so that
           // the store is handed the very object it wrote (it tells states apart by identity), not an equal copy
           // that `changes` would emit a second time.
@@ -453,27 +470,27 @@ export const make = (options: Options = {}) =>
 
     const exclusive: Backend["exclusive"] = <A, E, R>(body: Effect.Effect<A, E, R>) =>
       Effect.acquireUseRelease(
-        Effect.interruptible(Effect.gen(function*() {
-          const opened = yield* begin
-          const start = yield* Clock.currentTimeMillis
-          const q = on(opened.tx.conn)
+        Effect.interruptible(Effect.flatMap(Clock.currentTimeMillis, (start) => {
+          // Each attempt is a transaction of its own, which the lock is the first statement of: a lock wait
+          // that timed out aborts its transaction, and a fresh one costs nothing on the common path, where a
+          // savepoint to roll back to would cost a round trip on every write.
           // The server waits at most `slice` at a time, so that an interrupted wait whose cancel request
           // missed its query still frees the connection (and our ROLLBACK) within `slice`.
-          const attempt: Effect.Effect<void, LockTimeout | StateIoError> = Effect.gen(function*() {
-            yield* q(sql`SAVEPOINT lock_wait`)
-            // The lock_timeout is set in the lock's own round trip (the FROM runs first), and again on each
-            // attempt, since rolling back to the savepoint undoes it.
-            const locked = yield* Effect.either(q(sql`
-              SELECT pg_advisory_xact_lock(${lockKey}) FROM (SELECT set_config('lock_timeout', ${`${slice}ms`}, true)) AS timeout`))
-            if (Either.isRight(locked)) return
-            if (sqlCode(locked.left) !== lockNotAvailable) return yield* Effect.fail(locked.left)
-            yield* q(sql`ROLLBACK TO SAVEPOINT lock_wait`)
-            const waited = (yield* Clock.currentTimeMillis) - start
-            if (waited >= Duration.toMillis(timeout)) return yield* new LockTimeout({ path, waitedMillis: waited })
-            return yield* attempt
-          }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(ioError("lock", path)(error))))
-          yield* attempt.pipe(Effect.onError(() => Scope.close(opened.scope, Exit.void)))
-          return opened
+          const attempt: Effect.Effect<{ readonly tx: Tx; readonly scope: Scope.CloseableScope }, LockTimeout | StateIoError> =
+            Effect.flatMap(begin, (opened) =>
+              Effect.gen(function*() {
+                // The lock_timeout is set in the lock's own round trip (the FROM runs first).
+                const locked = yield* Effect.either(on(opened.tx.conn)(sql`
+                  SELECT pg_advisory_xact_lock(${lockKey}) FROM (SELECT set_config('lock_timeout', ${`${slice}ms`}, true)) AS timeout`))
+                if (Either.isRight(locked)) return opened
+                yield* Scope.close(opened.scope, Exit.void)
+                if (sqlCode(locked.left) !== lockNotAvailable) return yield* Effect.fail(ioError("lock", path)(locked.left))
+                const waited = (yield* Clock.currentTimeMillis) - start
+                if (waited >= Duration.toMillis(timeout)) return yield* new LockTimeout({ path, waitedMillis: waited })
+                return yield* attempt
+              }).pipe(Effect.onInterrupt(() => Scope.close(opened.scope, Exit.void)))
+            )
+          return attempt
         })),
         ({ tx }) => Effect.locally(body, currentTx, tx),
         ({ scope }) => Scope.close(scope, Exit.void)
@@ -508,7 +525,16 @@ export const make = (options: Options = {}) =>
           Effect.tap(() => {
             tx.done = true
             const v = BigInt(version)
-            if (v > cache.version) cache = { version: v, state: change.next.state }
+            // `next` builds its state when first read (after a record write), so the cache keeps it, not its state.
+            const next = change.next
+            if (v > cache.version) {
+              cache = {
+                version: v,
+                get state() {
+                  return next.state
+                }
+              }
+            }
           }),
           Effect.ensuring(Effect.suspend(() => {
             if (committing === committed) committing = undefined
