@@ -916,6 +916,26 @@ export const normalizeEntry = (name: MapName, key: string, record: unknown): Eit
   }
 }
 
+/**
+ * `InvalidState` when `name` is not one of the state's maps or `key` is not
+ * a string (a caller in plain JavaScript can pass anything); `undefined`
+ * when they can address a record.
+ */
+export const checkRecordAddress = (name: unknown, key: unknown): InvalidState | undefined => {
+  const map = typeof name === "string" ? mapFormats.get(name) : undefined
+  if (map === undefined) {
+    return new InvalidState({
+      jsonPath: "$",
+      expected: `the name of a map of records (${Format.maps.map((m) => m.name).join(", ")})`,
+      found: describe(name)
+    })
+  }
+  if (typeof key !== "string") {
+    return new InvalidState({ jsonPath: formatPath([field(map.key)]), expected: "a string key", found: describe(key) })
+  }
+  return undefined
+}
+
 /** Whether two checked records of map `name` encode to the same bytes (each encoding made once, then cached). */
 export const sameEntry = (name: MapName, a: object, b: object): boolean => {
   const map = mapFormats.get(name)!

@@ -60,6 +60,9 @@ const recordIn = (state: Schema.State, map: codec.MapName, key: string): object 
   return Object.hasOwn(records, key) ? records[key] : undefined
 }
 
+const notAnOption = "StateStore.modifyRecord: f must return [result, Option.some(record)] to store a record, " +
+  "[result, Option.none()] to remove it; it returned something else, and nothing was written"
+
 /** A snapshot of a record write: its state is built when first read. */
 const editedSnapshot = (stamp: string, edited: Edited): Snapshot => ({
   stamp,
@@ -351,18 +354,25 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
       map: K,
       key: string,
       f: (record: Option.Option<RecordIn<K>>) => Effect.Effect<readonly [A, Option.Option<RecordIn<K>>], E, R>
-    ): Effect.Effect<A, E | StateError, R> =>
-      Effect.uninterruptibleMask((restore) =>
+    ): Effect.Effect<A, E | StateError, R> => {
+      // Refused before the lock is waited for: the types allow no other map or key, but a caller in plain
+      // JavaScript can pass anything.
+      const refused = codec.checkRecordAddress(map, key)
+      if (refused !== undefined) return Effect.fail(refused)
+      return Effect.uninterruptibleMask((restore) =>
         backend.exclusive(Effect.flatMap(restore(current), (seen) => {
           const before = seen.edited === undefined ? recordIn(seen.state, map, key) : seen.edited.record(map, key)
           return Effect.flatMap(
             restore(Effect.suspend(() => f(Option.fromNullable(before as RecordIn<K> | undefined)))),
             ([result, next]): Effect.Effect<A, StateError> => {
-              const after: object | undefined = Option.getOrUndefined(next)
-              if (after === before && !seen.hadLegacyPrompt) return Effect.succeed(result)
+              // A bare record, not in an Option, would otherwise read as "remove it".
+              if (!Option.isOption(next)) return Effect.dieMessage(notAnOption)
               let record: object | undefined
-              if (after !== undefined) {
-                const checked = codec.normalizeEntry(map, key, after)
+              if (Option.isNone(next)) {
+                if (before === undefined && !seen.hadLegacyPrompt) return Effect.succeed(result)
+              } else {
+                if (next.value === before && !seen.hadLegacyPrompt) return Effect.succeed(result)
+                const checked = codec.normalizeEntry(map, key, next.value)
                 if (Either.isLeft(checked)) return Effect.fail(checked.left)
                 record = checked.right
               }
@@ -376,6 +386,7 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
           )
         }))
       )
+    }
 
     const load = Effect.gen(function*() {
       const seen = yield* current

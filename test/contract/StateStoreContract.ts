@@ -22,6 +22,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Scope from "effect/Scope"
 import * as StateSchema from "../../src/Schema.js"
+import type { StateError } from "../../src/StateError.js"
 import * as Store from "../../src/Store.js"
 import * as Timestamp from "../../src/Timestamp.js"
 
@@ -490,6 +491,33 @@ export const stateStoreContract = (
         // The store goes on.
         yield* store.modifyRecord("jobs", "j", setStatus("failed"))
         expect((yield* freshLoad).jobs["j"]?.status).toBe("failed")
+      }))
+
+    it.scoped("modifyRecord: hostile addresses and results from plain JavaScript are refused, and write nothing", () =>
+      Effect.gen(function*() {
+        const { freshLoad, store, writes } = yield* setupStore
+        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        const untyped = store.modifyRecord as unknown as (
+          map: unknown,
+          key: unknown,
+          f: (found: unknown) => Effect.Effect<readonly [unknown, unknown]>
+        ) => Effect.Effect<unknown, StateError>
+        const put = () => Effect.succeed([undefined, Option.some(job("x"))] as const)
+        for (const map of ["constructor", "__proto__", "unknownFields", 7]) {
+          const error = yield* Effect.flip(untyped(map, "x", put))
+          expect(error._tag === "InvalidState" && error.jsonPath, String(map)).toBe("$")
+        }
+        const error = yield* Effect.flip(untyped("jobs", 7, put))
+        expect(error._tag === "InvalidState" && [error.jsonPath, error.expected]).toEqual(["jobs", "a string key"])
+        // A bare record where an Option belongs would read as a removal: a defect instead.
+        const bare = yield* Effect.exit(untyped("jobs", "j", (found) => Effect.succeed([undefined, Option.getOrThrow(found as Option.Option<unknown>)] as const)))
+        expect(String(defectOf(bare))).toContain("Option")
+        expect(writes.length).toBe(1)
+        // A key that names an Object.prototype member is plain data.
+        yield* store.modifyRecord("jobs", "__proto__", () => Effect.succeed([undefined, Option.some(job("__proto__"))] as const))
+        expect(Object.keys((yield* store.load).jobs).sort()).toEqual(["__proto__", "j"])
+        expect(Object.hasOwn((yield* freshLoad).jobs, "__proto__")).toBe(true)
+        expect(yield* store.modifyRecord("jobs", "toString", (found) => Effect.succeed([found, found] as const))).toEqual(Option.none())
       }))
 
     it.scoped("modifyRecord: a failing f writes nothing and keeps its error type; a throwing f is a defect", () =>
