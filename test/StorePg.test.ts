@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as StorePg from "../src/StorePg.js"
 import * as Timestamp from "../src/Timestamp.js"
 import { stateStoreContract } from "./contract/StateStoreContract.js"
+import { strictWritesContract } from "./contract/StrictWritesContract.js"
 import { clientLayer, freshDatabase } from "./StorePgServer.js"
 
 const pgBackend = Effect.gen(function*() {
@@ -26,6 +27,7 @@ const pgBackend = Effect.gen(function*() {
 
 // Backend.watch LISTENs: `changes` reports the other store's writes too.
 stateStoreContract("PostgreSQL backend", pgBackend, { watches: true })
+strictWritesContract("PostgreSQL backend", pgBackend)
 
 describe("StorePg connections", () => {
   it.live("a server that refuses connections is a typed StateIoError after the caller's retries, without the password", () =>
