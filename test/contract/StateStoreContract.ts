@@ -520,6 +520,28 @@ export const stateStoreContract = (
         expect(yield* store.modifyRecord("jobs", "toString", (found) => Effect.succeed([found, found] as const))).toEqual(Option.none())
       }))
 
+    it.scoped("modifyRecord interrupted while f runs, or while it waits for the lock: nothing written, the store usable", () =>
+      Effect.gen(function*() {
+        const { freshLoad, store, writes } = yield* setupStore
+        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        const inside = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const holder = yield* store.modifyRecord("jobs", "j", (found) =>
+          Effect.zipRight(
+            Deferred.succeed(inside, undefined),
+            Effect.as(Deferred.await(release), [undefined, Option.map(found, (j) => ({ ...j, agent: "held" }))] as const)
+          )).pipe(Effect.fork)
+        yield* Deferred.await(inside)
+        const waiter = yield* Effect.fork(store.modifyRecord("jobs", "j", setStatus("failed")))
+        yield* Effect.yieldNow()
+        expect(Exit.isInterrupted(yield* Fiber.interrupt(waiter))).toBe(true)
+        expect(Exit.isInterrupted(yield* Fiber.interrupt(holder))).toBe(true)
+        expect(writes.length).toBe(1)
+        expect(yield* freshLoad).toEqual({ ...StateSchema.empty, jobs: { j: job("j") } })
+        yield* store.modifyRecord("jobs", "j", setStatus("completed"))
+        expect((yield* freshLoad).jobs["j"]?.status).toBe("completed")
+      }))
+
     it.scoped("modifyRecord: a failing f writes nothing and keeps its error type; a throwing f is a defect", () =>
       Effect.gen(function*() {
         const { store, writes } = yield* setupStore
