@@ -7,7 +7,8 @@
  * `$INCREMENTUM_PG_URL`), and gives every measurement a database of its own.
  *
  * - At `--jobs` jobs (default 10 000; `--quick`: 1 000): a one-field
- *   update (target under 5 ms median), a load of an unchanged state (target
+ *   update through `Job.update` (target under 5 ms median) and through
+ *   `update(f)`, a load of an unchanged state (target
  *   under 1 ms), and a load after another store's one-field update, each
  *   for both stores, measured in one fresh process (`pg-worker.ts`).
  * - Contention: P = 1, 4 and 8 processes, each doing the same number of
@@ -110,12 +111,13 @@ try {
   }
   const targets: Record<string, number> = { oneFieldUpdate: 5, warmLoad: 1 }
   say()
-  say(`## ${jobs} jobs (${mb.toFixed(1)} MB as state.json), ${runs} runs (warm load ${runs * 10})`)
+  say(`## ${jobs} jobs (${mb.toFixed(1)} MB as state.json), ${runs} runs (the database store's updates ${runs * 10}, warm load ${runs * 10})`)
   say()
   const rows = [["operation", "PostgreSQL median", "p99", "file median", "p99", "PostgreSQL target"]]
   for (
     const [label, key] of [
-      ["one-field update", "oneFieldUpdate"],
+      ["one-field update (Job.update: one record)", "oneFieldUpdate"],
+      ["the same through update(f) (the whole state)", "oneFieldUpdateWhole"],
       ["load, nothing changed", "warmLoad"],
       ["load after another store's one-field update", "loadAfterOtherWrite"]
     ] as const
