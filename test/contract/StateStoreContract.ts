@@ -520,6 +520,29 @@ export const stateStoreContract = (
         expect(yield* store.modifyRecord("jobs", "toString", (found) => Effect.succeed([found, found] as const))).toEqual(Option.none())
       }))
 
+    it.scoped("record writes and whole-state writes of two stores, all at once: none is lost", () =>
+      Effect.gen(function*() {
+        const { freshLoad, other, store } = yield* setupStore
+        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        const count = (j: StateSchema.Job) => (typeof j.unknownFields?.["n"] === "number" ? j.unknownFields["n"] : 0)
+        const bump = (s: Store.StateStoreService) =>
+          s.modifyRecord("jobs", "j", (found) =>
+            Effect.succeed([undefined, Option.map(found, (j) => ({ ...j, unknownFields: { ...j.unknownFields, n: count(j) + 1 } }))] as const))
+        yield* Effect.all(
+          [
+            ...Array.from({ length: 20 }, () => bump(store)),
+            ...Array.from({ length: 20 }, () => bump(other)),
+            ...Array.from({ length: 20 }, () => other.update(increment)),
+            ...Array.from({ length: 5 }, () => store.load)
+          ],
+          { concurrency: "unbounded" }
+        )
+        for (const state of [yield* store.load, yield* other.load, yield* freshLoad]) {
+          expect(count(state.jobs["j"]!)).toBe(40)
+          expect(counter(state)).toBe(20)
+        }
+      }))
+
     it.scoped("modifyRecord interrupted while f runs, or while it waits for the lock: nothing written, the store usable", () =>
       Effect.gen(function*() {
         const { freshLoad, store, writes } = yield* setupStore
