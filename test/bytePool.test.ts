@@ -1,0 +1,89 @@
+/**
+ * Recycled whole-file buffers (`src/internal/bytePool.ts`): memory handed
+ * back is reused, every view into it is emptied, and the caches of views
+ * into such memory (the codec's encodings and source bytes) take an empty
+ * view as no entry, so recycling never changes what is decoded or written.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import * as BytePool from "../src/internal/bytePool.js"
+import * as codec from "../src/internal/codec.js"
+import type * as Schema from "../src/Schema.js"
+import { generateStateText } from "../bench/generate.js"
+
+const file = "/state.json"
+const decodeOrThrow = (input: Uint8Array, previous?: Schema.State): Schema.State =>
+  Either.getOrThrow(codec.decode(input, file, previous)).state
+
+/** The bytes of a 10-job state (about 70 kB: large enough to be pooled). */
+const tenJobs = Buffer.from(generateStateText(10), "utf8")
+
+/** A pooled copy of `bytes`. */
+const pooledCopy = (bytes: Uint8Array): Buffer => {
+  const out = BytePool.take(bytes.length)
+  out.set(bytes)
+  return out
+}
+
+describe("BytePool", () => {
+  it("takes buffers of the size asked whose memory no other buffer shares", () => {
+    const a = BytePool.take(70_000)
+    const b = BytePool.take(70_000)
+    a.fill(1)
+    b.fill(2)
+    expect(a.length).toBe(70_000)
+    expect(a.every((x) => x === 1)).toBe(true)
+  })
+
+  it("reuses memory handed back, and empties every view into it", () => {
+    const a = BytePool.take(70_000)
+    a.fill(7)
+    const view = a.subarray(10, 20)
+    BytePool.give(a)
+    expect(a.length).toBe(0)
+    expect(view.length).toBe(0)
+    // Uninitialised, as `Buffer.allocUnsafe`: what it holds shows that the memory is the one handed back.
+    const b = BytePool.take(70_000)
+    expect(b.every((x) => x === 7)).toBe(true)
+  })
+
+  it("leaves alone a buffer it did not allocate, and one handed back twice", () => {
+    const small = BytePool.take(100)
+    const plain = Buffer.alloc(70_000, 3)
+    const large = BytePool.take(BytePool.maxPooledBytes + 1)
+    BytePool.give(small)
+    BytePool.give(plain)
+    BytePool.give(large)
+    expect([small.length, plain.length, large.length]).toStrictEqual([100, 70_000, BytePool.maxPooledBytes + 1])
+    const a = BytePool.take(70_000)
+    const view = a.subarray(0, 10)
+    BytePool.give(a)
+    BytePool.give(view)
+    expect(view.length).toBe(0)
+  })
+})
+
+describe("the codec's caches of recycled memory", () => {
+  it("an encoding whose output was handed back is written again in full", () => {
+    const state = decodeOrThrow(tenJobs)
+    const first = codec.encodeBytes(state)
+    const expected = Buffer.from(first)
+    // Every record's cached encoding is a view into `first`.
+    BytePool.give(first)
+    expect(first.length).toBe(0)
+    expect(codec.encodeBytes(state).equals(expected)).toBe(true)
+    expect(codec.sameEncoding(state, decodeOrThrow(expected))).toBe(true)
+  })
+
+  it("a record whose source bytes were handed back is still known by its encoding", () => {
+    const state = decodeOrThrow(tenJobs)
+    // Caches each record's encoding.
+    const encoded = Buffer.from(codec.encodeBytes(state))
+    const read = pooledCopy(encoded)
+    const first = decodeOrThrow(read, state)
+    BytePool.give(read)
+    const second = decodeOrThrow(Buffer.from(encoded), first)
+    expect(second).toStrictEqual(decodeOrThrow(Buffer.from(encoded)))
+    for (const key of Object.keys(first.jobs)) expect(second.jobs[key]).toBe(first.jobs[key])
+  })
+})
