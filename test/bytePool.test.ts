@@ -4,11 +4,19 @@
  * into such memory (the codec's encodings and source bytes) take an empty
  * view as no entry, so recycling never changes what is decoded or written.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as BytePool from "../src/internal/bytePool.js"
 import * as codec from "../src/internal/codec.js"
 import type * as Schema from "../src/Schema.js"
+import * as Store from "../src/Store.js"
 import { generateStateText } from "../bench/generate.js"
 
 const file = "/state.json"
@@ -86,4 +94,44 @@ describe("the codec's caches of recycled memory", () => {
     expect(second).toStrictEqual(decodeOrThrow(Buffer.from(encoded)))
     for (const key of Object.keys(first.jobs)) expect(second.jobs[key]).toBe(first.jobs[key])
   })
+})
+
+describe("the file store with recycled buffers", () => {
+  it.effect("two stores taking turns on one file write what a fresh encode writes, and an old state in full", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-bytepool-"))
+      fs.writeFileSync(path.join(dir, "state.json"), tenJobs)
+      const increment = (state: Schema.State): Schema.State => {
+        const n = state.unknownFields?.["counter"]
+        return { ...state, unknownFields: { ...state.unknownFields, counter: (typeof n === "number" ? n : 0) + 1 } }
+      }
+      // One job replaced each turn too, so that records' cached bytes go stale as well as the documents'.
+      const touch = (state: Schema.State, turn: number): Schema.State => {
+        const key = Object.keys(state.jobs)[turn % 10]!
+        const job = state.jobs[key]!
+        return { ...state, jobs: { ...state.jobs, [key]: { ...job, feedback: `turn ${turn}` } } }
+      }
+      const turns = 60
+      yield* Effect.scoped(Effect.gen(function*() {
+        // Two stores, each with its own backend: every turn re-reads what the other wrote.
+        const a = yield* Store.make({ dir })
+        const b = yield* Store.make({ dir })
+        // Its records are replaced over the turns, and the memory of their cached encodings handed back.
+        const old = yield* a.load
+        for (let turn = 0; turn < turns; turn++) {
+          const store = turn % 2 === 0 ? a : b
+          yield* store.update((state) => touch(increment(state), turn))
+          const bytes = fs.readFileSync(path.join(dir, "state.json"))
+          const fresh = codec.encodeBytes(decodeOrThrow(bytes))
+          expect(bytes.equals(fresh)).toBe(true)
+        }
+        expect((yield* a.load).unknownFields?.["counter"]).toBe(turns)
+        expect((yield* b.load).unknownFields?.["counter"]).toBe(turns)
+        yield* a.save(old)
+        const bytes = fs.readFileSync(path.join(dir, "state.json"))
+        expect(bytes.equals(tenJobs)).toBe(true)
+        expect(yield* b.load).toStrictEqual(old)
+      }).pipe(Effect.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))))
+      fs.rmSync(dir, { recursive: true, force: true })
+    }))
 })
