@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { markAsUntransferable } from "node:worker_threads"
 import * as BytePool from "../src/internal/bytePool.js"
 import * as codec from "../src/internal/codec.js"
 import type * as Schema from "../src/Schema.js"
@@ -68,6 +69,15 @@ describe("BytePool", () => {
     BytePool.give(a)
     BytePool.give(view)
     expect(view.length).toBe(0)
+  })
+
+  it("leaves to the collector a buffer whose memory cannot be moved, its views intact", () => {
+    const a = BytePool.take(70_000)
+    a.fill(5)
+    markAsUntransferable(a.buffer)
+    expect(() => BytePool.give(a)).not.toThrow()
+    expect(a.length).toBe(70_000)
+    expect(a.every((x) => x === 5)).toBe(true)
   })
 })
 

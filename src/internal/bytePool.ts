@@ -69,7 +69,14 @@ export const give = (bytes: Uint8Array | undefined): void => {
   owned.delete(memory)
   // No room: left to the collector, and its views stay readable.
   if (spares.length >= maxSpares) return
-  const moved = structuredClone(memory as ArrayBuffer, { transfer: [memory as ArrayBuffer] })
+  let moved: ArrayBuffer
+  try {
+    moved = structuredClone(memory as ArrayBuffer, { transfer: [memory as ArrayBuffer] })
+  } catch {
+    // Not transferable (marked so by someone else): left to the collector, its views intact. Never a failure:
+    // the file store hands buffers back after a write is in place.
+    return
+  }
   owned.add(moved)
   spares.push(moved)
 }
