@@ -15,6 +15,7 @@ import * as Either from "effect/Either"
 import { isUtf8 } from "node:buffer"
 import type * as Schema from "../Schema.js"
 import { CorruptStateFile, InvalidState } from "../StateError.js"
+import * as BytePool from "./bytePool.js"
 import * as Format from "./format.js"
 import * as Json from "./json.js"
 import {
@@ -310,7 +311,8 @@ const decodeFully = (input: string | Uint8Array, path: string | undefined): Eith
  * object: nothing is parsed or built for it, and encode finds it in its
  * cache. The records decoded then remember the bytes they came from, as
  * views into `input`, so a caller that passes `previous` must never change
- * those bytes afterwards (the store never does: they are its snapshot).
+ * those bytes afterwards (the store never does: they are its snapshot); it
+ * may hand them back to `BytePool`, after which they are no longer known.
  */
 export const decode = (
   input: string | Uint8Array,
@@ -366,7 +368,9 @@ export const decode = (
 /**
  * The bytes each record was last read from, a view into the input of that
  * decode (which the store keeps as its snapshot anyway). Set only by a
- * reusing decode, whose caller promised not to change them.
+ * reusing decode, whose caller promised not to change them (handing them
+ * back to `BytePool` empties the views, and `holds` takes an empty one as
+ * no bytes known).
  */
 const sourceBytes = new WeakMap<object, Buffer>()
 
@@ -453,9 +457,10 @@ const keyAt = (b: Buffer, at: number): string | undefined => {
   return b.toString("utf8", at + 1, close)
 }
 
-/** Whether `b` holds `known` at `at`. */
+/** Whether `b` holds `known` at `at`; an empty `known` is a view into memory handed back to `BytePool`, which says nothing. */
 const holds = (b: Buffer, at: number, known: Buffer | undefined): known is Buffer =>
-  known !== undefined && at + known.length <= b.length && b.compare(known, 0, known.length, at, at + known.length) === 0
+  known !== undefined && known.length > 0 && at + known.length <= b.length &&
+  b.compare(known, 0, known.length, at, at + known.length) === 0
 
 /** The record `previous` holds at `key` of `map` if it is one of that kind whose bytes are at `at` of `b`. */
 const knownAt = (b: Buffer, at: number, previous: Schema.State, map: MapFormat, key: string): Buffer | undefined => {
@@ -463,7 +468,7 @@ const knownAt = (b: Buffer, at: number, previous: Schema.State, map: MapFormat, 
   if (!isRecordOf(record, map)) return undefined
   const source = sourceBytes.get(record)
   if (holds(b, at, source)) return source
-  const encoded = entryBytes.get(record)
+  const encoded = cachedEntry(record)
   return holds(b, at, encoded) ? encoded : undefined
 }
 
@@ -628,8 +633,16 @@ export const maxFileBytes = 0x1fffffe8
  * strings instead builds a rope that costs more to flatten than the whole
  * encode.) After each encode the cached bytes are views into the output,
  * so the cache costs no memory beyond the output the store keeps anyway.
+ * The output may be handed back to `BytePool` once written, which empties
+ * those views: `cachedEntry` takes an empty one as no entry.
  */
 const entryBytes = new WeakMap<object, Buffer>()
+
+/** A record's cached encoding, unless there is none or its memory was handed back (an encoding is never empty). */
+const cachedEntry = (record: object): Buffer | undefined => {
+  const bytes = entryBytes.get(record)
+  return bytes === undefined || bytes.length === 0 ? undefined : bytes
+}
 
 /** Collects the output as text and cached byte chunks, then copies them once into one buffer. */
 class Chunks {
@@ -661,7 +674,8 @@ class Chunks {
     if (this.size > maxFileBytes) {
       throw new Failure(`an encoding of at most ${maxFileBytes} bytes (what decode can read)`, "a larger state")
     }
-    const out = Buffer.allocUnsafe(this.size)
+    // Recycled memory: the file store hands each output back once a newer one is written (see `BytePool`).
+    const out = BytePool.take(this.size)
     let offset = 0
     for (let i = 0; i < this.parts.length; i++) {
       const part = this.parts[i]!
@@ -685,7 +699,7 @@ const writeMap = (out: Chunks, map: { readonly [key: string]: object }, format: 
     const value = map[key]!
     // Only a record of this map's kind is cached, so that cached bytes are always its own kind's encoding.
     const own = isRecordOf(value, format)
-    let bytes = own ? entryBytes.get(value) : undefined
+    let bytes = own ? cachedEntry(value) : undefined
     out.text((i === 0 ? d : "," + d) + quote(key) + ": ")
     if (bytes === undefined) {
       try {
@@ -730,7 +744,7 @@ export const encodeBytes = (state: Schema.State): Buffer => encodeChunks(state)
 /** A checked (frozen) record's encoding as a map entry, from the cache or made and cached. */
 const recordBytes = (record: object, map: MapFormat): Buffer => {
   const own = isRecordOf(record, map)
-  let bytes = own ? entryBytes.get(record) : undefined
+  let bytes = own ? cachedEntry(record) : undefined
   if (bytes === undefined) {
     bytes = Buffer.from(map.record.write(record as never, 2), "utf8")
     if (own) entryBytes.set(record, bytes)

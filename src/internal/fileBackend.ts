@@ -19,6 +19,7 @@ import * as os from "node:os"
 import * as Lock from "../Lock.js"
 import { CorruptStateFile, LockLost, StateIoError } from "../StateError.js"
 import type { Backend, Content } from "../Store.js"
+import * as BytePool from "./bytePool.js"
 import * as codec from "./codec.js"
 import * as LockInternal from "./lock.js"
 import * as Watch from "./watch.js"
@@ -255,7 +256,7 @@ export const make = Effect.fnUntraced(function*(options?: {
       throw nodeIoError("stat", statePath, false, cause)
     }
     if (opened.size > codec.maxFileBytes) throw tooLarge(opened.size)
-    const buffer = Buffer.allocUnsafe(opened.size)
+    const buffer = BytePool.take(opened.size)
     let offset = 0
     try {
       while (offset < buffer.length) {
@@ -494,7 +495,28 @@ export const make = Effect.fnUntraced(function*(options?: {
           ),
         ({ fd, name }) => Effect.sync(() => closeNowQuietly(fd, name))
       )
-    )
+    ).pipe(Effect.tap(() => Effect.sync(() => recycleAfterWrite(change))))
+
+  /**
+   * Once a write is in place, the bytes it replaced (its store's snapshot,
+   * decoded and let go before the write) and this backend's previous write
+   * (its store's snapshot until now) are read by nobody but caches that
+   * take an empty view as no entry, and by a concurrent load of the same
+   * store only to compare (emptied, they compare unequal, and that load
+   * decodes what it read): their memory goes back to `BytePool`, for the
+   * next read and encode. Not after a failed write, which the store may
+   * retry from the same snapshot. A buffer is handed back only once its
+   * decode is over: a read's, when the update that decoded it writes
+   * (another fiber may still be decoding what its own read returned, but
+   * every read returns a buffer of its own); a write's, at the next write.
+   */
+  let lastWritten: Uint8Array | undefined
+  const recycleAfterWrite = (change: Parameters<Backend["replace"]>[0]) => {
+    const previous = change.previous.bytes
+    if (lastWritten !== previous) BytePool.give(lastWritten)
+    BytePool.give(previous)
+    lastWritten = change.next.bytes
+  }
 
   const replace: Backend["replace"] = (change) =>
     change.next.bytes.byteLength <= syncLimit ? replaceSync(change) : replaceAsync(change)
