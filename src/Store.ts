@@ -238,6 +238,11 @@ export interface Change {
  *   file backend's directory fsync) failed; `LockLost` when the exclusion
  *   was found gone before the write. Success means committed: a
  *   transactional backend commits inside `replace`, not after `exclusive`.
+ *   Once it succeeds, the backend may reuse the memory of
+ *   `change.previous.bytes` and of its own previous write (the file backend
+ *   does, through a pool, to spare V8's collector): the store only compares
+ *   those bytes afterwards, and reused ones read as empty, never as other
+ *   content. Every `read` must return bytes of its own.
  * - `path`: where the state lives, for error messages.
  * - `needsBytes` (optional, default `true`): `false` for a backend whose
  *   `replace` does not read `change.next.bytes` because it stores records

@@ -82,9 +82,11 @@ interface Held {
 }
 
 // The same array first: a small file is now read on every load, and a re-read of unchanged content is
-// remembered with the bytes already announced, which a byte comparison would walk a second time.
+// remembered with the bytes already announced, which a byte comparison would walk a second time. Never two
+// empty arrays: no content the store holds is empty, and bytes the file backend handed back to its pool
+// (`BytePool`) read as empty, so they must not equal an empty (truncated) file.
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
-  a === b || (a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b))
+  a === b || (a.length === b.length && a.length > 0 && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b))
 
 /** Runs `effect` in a scope of its own, which is closed if it fails and otherwise handed to the caller. */
 const inOwnScope = <A, E, R>(effect: Effect.Effect<A, E, R | Scope.Scope>) =>
