@@ -199,29 +199,45 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
     })
 
     /** The snapshot for freshly read content; `known` is reused when the bytes are the same. */
-    const decodeContent = (content: Content, known: Snapshot | undefined) =>
-      Effect.gen(function*() {
-        switch (content._tag) {
-          case "Absent":
-            return { stamp: content.stamp, bytes: undefined, state: codec.emptyState, hadLegacyPrompt: false, canonical: false }
-          case "Decoded":
-            return { stamp: content.stamp, bytes: undefined, state: content.state, hadLegacyPrompt: false, canonical: true }
-          case "Bytes": {
-            if (known?.bytes !== undefined && sameBytes(known.bytes, content.bytes)) {
-              return { ...known, stamp: content.stamp }
-            }
-            // The records whose bytes did not change are the known ones, so encode finds them in its cache
-            // and a change costs what it changed. The known state is kept for the decode (it shares most of
-            // its records with the new one); its bytes are not, or a large state would be held twice.
-            const previous = known?.state
-            known = undefined
-            yield* drop
-            const decoded = codec.decode(content.bytes, backend.path, previous)
-            if (Either.isLeft(decoded)) return yield* decoded.left
-            return { stamp: content.stamp, bytes: content.bytes, ...decoded.right, canonical: false }
+    const decodeContent = (content: Content, known: Snapshot | undefined): Effect.Effect<Snapshot, CorruptStateFile> => {
+      // Combinators, not a generator: a re-read of a small file runs this on every load another writer preceded.
+      switch (content._tag) {
+        case "Absent":
+          return Effect.succeed({
+            stamp: content.stamp,
+            bytes: undefined,
+            state: codec.emptyState,
+            hadLegacyPrompt: false,
+            canonical: false
+          })
+        case "Decoded":
+          return Effect.succeed({
+            stamp: content.stamp,
+            bytes: undefined,
+            state: content.state,
+            hadLegacyPrompt: false,
+            canonical: true
+          })
+        case "Bytes": {
+          if (known?.bytes !== undefined && sameBytes(known.bytes, content.bytes)) {
+            return Effect.succeed({ ...known, stamp: content.stamp })
           }
+          // The records whose bytes did not change are the known ones, so encode finds them in its cache
+          // and a change costs what it changed. The known state is kept for the decode (it shares most of
+          // its records with the new one); its bytes are not, or a large state would be held twice.
+          const previous = known?.state
+          return Effect.zipRight(
+            drop,
+            Effect.suspend(() => {
+              const decoded = codec.decode(content.bytes, backend.path, previous)
+              return Either.isLeft(decoded)
+                ? Effect.fail(decoded.left)
+                : Effect.succeed({ stamp: content.stamp, bytes: content.bytes, ...decoded.right, canonical: false })
+            })
+          )
         }
-      })
+      }
+    }
 
     /**
      * A scope that a read found the content unchanged in, and so holds
@@ -390,13 +406,14 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
       )
     }
 
-    const load = Effect.gen(function*() {
-      const seen = yield* current
-      if (!seen.hadLegacyPrompt) return seen.state
-      // Go rewrites without the lock, which can clobber a concurrent update; this rewrite holds it.
-      yield* modifyEffect((state) => Effect.succeed([undefined, state] as const))
-      return (yield* current).state
-    }).pipe(Effect.withSpan("StateStore.load"))
+    const load = Effect.flatMap(current, (seen) =>
+      seen.hadLegacyPrompt
+        // Go rewrites without the lock, which can clobber a concurrent update; this rewrite holds it.
+        ? Effect.zipRight(
+          modifyEffect((state) => Effect.succeed([undefined, state] as const)),
+          Effect.map(current, (rewritten) => rewritten.state)
+        )
+        : Effect.succeed(seen.state)).pipe(Effect.withSpan("StateStore.load"))
 
     /**
      * Subscribes, then establishes the backend's watch, then loads: a state
