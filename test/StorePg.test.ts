@@ -3,7 +3,10 @@
  * contract, then what only a database can show.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -115,4 +118,31 @@ describe("StorePg storage", () => {
       yield* other.modifyRecord("repos", "r0", () => Effect.succeed([undefined, Option.some({ sourcePath: "/other" })] as const))
       expect((yield* writer.load).repos["r0"]).toEqual({ sourcePath: "/other" })
     }))
+
+  it.live("lock waits interrupted over and over give their connections back: a pool of two still serves the next update", () =>
+    Effect.gen(function*() {
+      const url = yield* freshDatabase
+      const holder = yield* Effect.provide(Store.StateStore, yield* Layer.build(StorePg.layerUrl(url)))
+      const waiter = yield* Effect.provide(
+        Store.StateStore,
+        yield* Layer.build(StorePg.layerUrl(url, { client: { maxConnections: 2 }, lockTimeout: "1 minute" }))
+      )
+      const inside = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const held = yield* holder.modifyEffect((state) =>
+        Effect.zipRight(Deferred.succeed(inside, undefined), Effect.as(Deferred.await(release), [undefined, state] as const))
+      ).pipe(Effect.fork)
+      yield* Deferred.await(inside)
+      // Interrupted at assorted points of the wait: taking a connection, BEGIN, the lock's query.
+      for (let i = 0; i < 30; i++) {
+        const update = waiter.update(Job.put(Job.make({ id: `j${i}`, repo: "r", todoId: "t" })))
+        const exit = yield* Effect.exit(Effect.timeout(update, `${1 + (i % 10) * 3} millis`))
+        expect(Exit.isFailure(exit)).toBe(true)
+      }
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(held)
+      // Two connections were all the waiter had: one leaked per interruption would leave none.
+      yield* waiter.update(Job.put(Job.make({ id: "last", repo: "r", todoId: "t" }))).pipe(Effect.timeout("20 seconds"))
+      expect(Object.keys((yield* holder.load).jobs)).toEqual(["last"])
+    }).pipe(Effect.scoped), 60_000)
 })

@@ -476,19 +476,29 @@ export const make = (options: Options = {}) =>
           // savepoint to roll back to would cost a round trip on every write.
           // The server waits at most `slice` at a time, so that an interrupted wait whose cancel request
           // missed its query still frees the connection (and our ROLLBACK) within `slice`.
+          // Opened and handed on with no interruption in between: only the waits (`begin`, the lock) can be
+          // interrupted, and the transaction's scope is closed on every way out but success.
           const attempt: Effect.Effect<{ readonly tx: Tx; readonly scope: Scope.CloseableScope }, LockTimeout | StateIoError> =
-            Effect.flatMap(begin, (opened) =>
-              Effect.gen(function*() {
+            Effect.uninterruptibleMask((restore) =>
+              Effect.flatMap(restore(begin), (opened) =>
                 // The lock_timeout is set in the lock's own round trip (the FROM runs first).
-                const locked = yield* Effect.either(on(opened.tx.conn)(sql`
-                  SELECT pg_advisory_xact_lock(${lockKey}) FROM (SELECT set_config('lock_timeout', ${`${slice}ms`}, true)) AS timeout`))
-                if (Either.isRight(locked)) return opened
-                yield* Scope.close(opened.scope, Exit.void)
-                if (sqlCode(locked.left) !== lockNotAvailable) return yield* Effect.fail(ioError("lock", path)(locked.left))
-                const waited = (yield* Clock.currentTimeMillis) - start
-                if (waited >= Duration.toMillis(timeout)) return yield* new LockTimeout({ path, waitedMillis: waited })
-                return yield* attempt
-              }).pipe(Effect.onInterrupt(() => Scope.close(opened.scope, Exit.void)))
+                restore(on(opened.tx.conn)(sql`
+                  SELECT pg_advisory_xact_lock(${lockKey}) FROM (SELECT set_config('lock_timeout', ${`${slice}ms`}, true)) AS timeout`)).pipe(
+                  Effect.onError(() => Scope.close(opened.scope, Exit.void)),
+                  Effect.either,
+                  Effect.flatMap((locked) => {
+                    if (Either.isRight(locked)) return Effect.succeed(opened)
+                    return Effect.zipRight(
+                      Scope.close(opened.scope, Exit.void),
+                      sqlCode(locked.left) !== lockNotAvailable
+                        ? Effect.fail(ioError("lock", path)(locked.left))
+                        : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                          now - start >= Duration.toMillis(timeout)
+                            ? Effect.fail(new LockTimeout({ path, waitedMillis: now - start }))
+                            : restore(attempt))
+                    )
+                  })
+                ))
             )
           return attempt
         })),
