@@ -397,6 +397,20 @@ export const stateStoreContract = (
     const setStatus = (status: StateSchema.JobStatus) => (found: Option.Option<StateSchema.Job>) =>
       Effect.succeed([Option.isSome(found), Option.map(found, (j) => ({ ...j, status }))] as const)
 
+    /** The seed of the record tests: one job. */
+    const oneJob: StateSchema.State = { ...StateSchema.empty, jobs: { j: job("j") } }
+
+    /** After a refused or interrupted record write: only the seed was written, and the store still writes. */
+    const onlyTheSeedThenAWrite = (
+      { freshLoad, store, writes }: Pick<Effect.Effect.Success<typeof setupStore>, "freshLoad" | "store" | "writes">
+    ) =>
+      Effect.gen(function*() {
+        expect(writes.length).toBe(1)
+        expect(yield* freshLoad).toEqual(oneJob)
+        yield* store.modifyRecord("jobs", "j", setStatus("completed"))
+        expect((yield* freshLoad).jobs["j"]?.status).toBe("completed")
+      })
+
     it.scoped("modifyRecord puts, replaces and removes one record; the rest of the state is kept, the same objects", () =>
       Effect.gen(function*() {
         const { freshLoad, store, writes } = yield* setupStore
@@ -464,7 +478,7 @@ export const stateStoreContract = (
     it.scoped("modifyRecord writes nothing when f returns the record it was given, an equal copy, or removes what is not there", () =>
       Effect.gen(function*() {
         const { store, writes } = yield* setupStore
-        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        yield* store.save(oneJob)
         yield* store.modifyRecord("jobs", "j", (found) => Effect.succeed([undefined, found] as const))
         yield* store.modifyRecord("jobs", "j", (found) => Effect.succeed([undefined, Option.map(found, (j) => ({ ...j }))] as const))
         yield* store.modifyRecord("jobs", "nobody", (found) => Effect.succeed([undefined, found] as const))
@@ -477,7 +491,7 @@ export const stateStoreContract = (
     it.scoped("modifyRecord refuses a record the file cannot hold: InvalidState naming the field, nothing written", () =>
       Effect.gen(function*() {
         const { freshLoad, store, writes } = yield* setupStore
-        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        yield* store.save(oneJob)
         const bad = { ...job("j"), createdAt: "yesterday" } as unknown as StateSchema.Job
         const error = yield* Effect.flip(store.modifyRecord("jobs", "j", () => Effect.succeed([undefined, Option.some(bad)] as const)))
         expect(error._tag).toBe("InvalidState")
@@ -486,17 +500,13 @@ export const stateStoreContract = (
           store.modifyRecord("jobs", "\ud800", () => Effect.succeed([undefined, Option.some(job("x"))] as const))
         )
         expect(key._tag === "InvalidState" && key.jsonPath).toBe(String.raw`jobs["\ud800"]`)
-        expect(writes.length).toBe(1)
-        expect(yield* freshLoad).toEqual({ ...StateSchema.empty, jobs: { j: job("j") } })
-        // The store goes on.
-        yield* store.modifyRecord("jobs", "j", setStatus("failed"))
-        expect((yield* freshLoad).jobs["j"]?.status).toBe("failed")
+        yield* onlyTheSeedThenAWrite({ freshLoad, store, writes })
       }))
 
     it.scoped("modifyRecord: hostile addresses and results from plain JavaScript are refused, and write nothing", () =>
       Effect.gen(function*() {
         const { freshLoad, store, writes } = yield* setupStore
-        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        yield* store.save(oneJob)
         const untyped = store.modifyRecord as unknown as (
           map: unknown,
           key: unknown,
@@ -523,7 +533,7 @@ export const stateStoreContract = (
     it.scoped("record writes and whole-state writes of two stores, all at once: none is lost", () =>
       Effect.gen(function*() {
         const { freshLoad, other, store } = yield* setupStore
-        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        yield* store.save(oneJob)
         const count = (j: StateSchema.Job) => (typeof j.unknownFields?.["n"] === "number" ? j.unknownFields["n"] : 0)
         const bump = (s: Store.StateStoreService) =>
           s.modifyRecord("jobs", "j", (found) =>
@@ -546,7 +556,7 @@ export const stateStoreContract = (
     it.scoped("modifyRecord interrupted while f runs, or while it waits for the lock: nothing written, the store usable", () =>
       Effect.gen(function*() {
         const { freshLoad, store, writes } = yield* setupStore
-        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        yield* store.save(oneJob)
         const inside = yield* Deferred.make<void>()
         const release = yield* Deferred.make<void>()
         const holder = yield* store.modifyRecord("jobs", "j", (found) =>
@@ -559,16 +569,13 @@ export const stateStoreContract = (
         yield* Effect.yieldNow()
         expect(Exit.isInterrupted(yield* Fiber.interrupt(waiter))).toBe(true)
         expect(Exit.isInterrupted(yield* Fiber.interrupt(holder))).toBe(true)
-        expect(writes.length).toBe(1)
-        expect(yield* freshLoad).toEqual({ ...StateSchema.empty, jobs: { j: job("j") } })
-        yield* store.modifyRecord("jobs", "j", setStatus("completed"))
-        expect((yield* freshLoad).jobs["j"]?.status).toBe("completed")
+        yield* onlyTheSeedThenAWrite({ freshLoad, store, writes })
       }))
 
     it.scoped("modifyRecord: a failing f writes nothing and keeps its error type; a throwing f is a defect", () =>
       Effect.gen(function*() {
         const { store, writes } = yield* setupStore
-        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        yield* store.save(oneJob)
         const exit = yield* Effect.exit(store.modifyRecord("jobs", "j", () => new NotToday({ reason: "closed" })))
         expect(exit).toEqual(Exit.fail(new NotToday({ reason: "closed" })))
         const bug = new Error("bug")
@@ -583,7 +590,7 @@ export const stateStoreContract = (
     it.scoped("changes: a record write is emitted like any other", () =>
       Effect.gen(function*() {
         const { store } = yield* setupStore
-        yield* store.save({ ...StateSchema.empty, jobs: { j: job("j") } })
+        yield* store.save(oneJob)
         const pull = yield* Stream.toPull(store.changes)
         expect(Chunk.toReadonlyArray(yield* pull).map((s) => s.jobs["j"]?.status)).toEqual(["active"])
         yield* store.modifyRecord("jobs", "j", setStatus("completed"))
