@@ -788,6 +788,16 @@ export const encode = (state: Schema.State): string => encodeBytes(state).toStri
 // ---------------------------------------------------------------------------
 // The write check
 
+/** One entry of a map as the check returns it (the record normalised and frozen), or a `Failure` located at the entry. */
+const checkEntry = (key: string, value: unknown, kind: MapFormat["record"]): unknown => {
+  try {
+    if (!key.isWellFormed()) throw new Failure("a key of well-formed Unicode text", "a key with an unpaired surrogate")
+    return kind.check(value as never, 3)
+  } catch (e) {
+    return rethrow(e, entry(key))
+  }
+}
+
 const checkMap = (v: unknown, kind: (typeof Format.maps)[number]["record"]): Record<string, unknown> => {
   if (typeof v === "object" && v !== null && checkedMaps.has(v)) return v as Record<string, unknown>
   if (!isPlainObject(v)) throw new Failure("an object (a map of records)", describe(v))
@@ -799,13 +809,7 @@ const checkMap = (v: unknown, kind: (typeof Format.maps)[number]["record"]): Rec
   for (const key in v) {
     size++
     const value = v[key]
-    let next: unknown
-    try {
-      if (!key.isWellFormed()) throw new Failure("a key of well-formed Unicode text", "a key with an unpaired surrogate")
-      next = kind.check(value, 3)
-    } catch (e) {
-      return rethrow(e, entry(key))
-    }
+    const next = checkEntry(key, value, kind)
     if (out === undefined && next !== value) {
       out = emptyMap()
       for (const k in v) {
@@ -916,12 +920,7 @@ export const normalizeEntry = (name: MapName, key: string, record: unknown): Eit
   const map = mapFormats.get(name)!
   try {
     try {
-      try {
-        if (!key.isWellFormed()) throw new Failure("a key of well-formed Unicode text", "a key with an unpaired surrogate")
-        return Either.right(map.record.check(record as never, 3) as object)
-      } catch (e) {
-        return rethrow(e, entry(key))
-      }
+      return Either.right(checkEntry(key, record, map.record) as object)
     } catch (e) {
       return rethrow(e, field(map.key))
     }
