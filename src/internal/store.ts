@@ -8,7 +8,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Schema from "../Schema.js"
 import type { CorruptStateFile, InvalidState, StateError, StateIoError } from "../StateError.js"
-import type { Backend, Content, RecordIn, RecordMap, StateStoreService } from "../Store.js"
+import type { Backend, Change, Content, RecordIn, RecordMap, StateStoreService } from "../Store.js"
 import * as codec from "./codec.js"
 
 /** What the store last knew of the backend's content. */
@@ -287,6 +287,20 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
         if (held !== undefined && held.snapshot === seen) held = { ...held, snapshot: { ...seen, canonical: true } }
       })
 
+    /**
+     * Lets the snapshot go, has the backend make `change` the content, and
+     * remembers the snapshot `written` makes of the new stamp. Combinators,
+     * not a generator, here and in `modifyEffect`: a generator costs a few
+     * µs per use, and an update of a small state is about a millisecond.
+     */
+    const replaceThenRemember = (change: Change, written: (stamp: string) => Snapshot): Effect.Effect<void, StateError> =>
+      letGo.pipe(
+        // `change` as it is: its states and bytes may be built on demand. The replace is made once the snapshot is let go.
+        Effect.zipRight(Effect.suspend(() => inOwnScope(backend.replace(change)))),
+        Effect.flatMap(([stamp, scope]) => remember(written(stamp), scope)),
+        Effect.asVoid
+      )
+
     /** Writes `prepared` unless the content already has its bytes. Runs uninterruptibly, inside `exclusive`. */
     const commit = (
       seen: Snapshot,
@@ -297,22 +311,19 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
         ? seen.bytes !== undefined && sameBytes(seen.bytes, prepared.bytes)
         : seen.canonical && codec.sameEncoding(seen.state, prepared.state)
       if (unchanged) return prepared.state === seen.state ? markCanonical(seen) : Effect.void
-      // Combinators, not a generator, here and in `modifyEffect`: a generator costs a few µs per use, and
-      // an update of a small state is about a millisecond.
-      return letGo.pipe(
-        // `prepared` as it is: its bytes may be encoded on demand. The replace is made once the snapshot is let go.
-        Effect.zipRight(Effect.suspend(() =>
-          inOwnScope(backend.replace({
-            previous: { state: seen.state, bytes: seen.bytes },
-            next: prepared,
-            ...(records === undefined ? {} : { records })
-          }))
-        )),
-        Effect.flatMap(([stamp, scope]) => {
-          const bytes = needsBytes ? prepared.bytes : undefined
-          return remember({ stamp, bytes, state: prepared.state, hadLegacyPrompt: false, canonical: true }, scope)
-        }),
-        Effect.asVoid
+      return replaceThenRemember(
+        {
+          previous: { state: seen.state, bytes: seen.bytes },
+          next: prepared,
+          ...(records === undefined ? {} : { records })
+        },
+        (stamp) => ({
+          stamp,
+          bytes: needsBytes ? prepared.bytes : undefined,
+          state: prepared.state,
+          hadLegacyPrompt: false,
+          canonical: true
+        })
       )
     }
 
@@ -360,11 +371,7 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
         },
         bytes: seen.bytes
       }
-      return letGo.pipe(
-        Effect.zipRight(Effect.suspend(() => inOwnScope(backend.replace({ previous, next, records: [edit] })))),
-        Effect.flatMap(([stamp, scope]) => remember(editedSnapshot(stamp, edited), scope)),
-        Effect.asVoid
-      )
+      return replaceThenRemember({ previous, next, records: [edit] }, (stamp) => editedSnapshot(stamp, edited))
     }
 
     /** As `modifyEffect`, for one record: no state is built unless the backend needs one. */
