@@ -1,9 +1,7 @@
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import koffi from "koffi"
 import * as NodeFs from "node:fs"
@@ -363,13 +361,6 @@ const openLockFileNow = (service: Service, lockPath: string): LockFile | StateIo
   }
 }
 
-/** `openLockFileNow` as an effect. */
-const openLockFile = (service: Service, lockPath: string): Effect.Effect<LockFile, StateIoError> =>
-  Effect.suspend(() => {
-    const opened = openLockFileNow(service, lockPath)
-    return opened instanceof StateIoError ? Effect.fail(opened) : Effect.succeed(opened)
-  })
-
 /**
  * Whether `file` is still the file at `lockPath`. A lock file removed or
  * replaced (by a person, or a tool that "cleans up") no longer excludes
@@ -384,85 +375,168 @@ export const isCurrent = (lockPath: string, file: LockFile): boolean => {
   }
 }
 
-/** Waits, interruptibly, for an event under the acquisition's deadline, and always returns how it ended. */
-type Wait = (listen: Listen) => Effect.Effect<Exit.Exit<void, LockTimeout>>
+type Outcome = readonly [Slot, LockFile] | StateIoError | LockTimeout
+
+const isLocked = (outcome: Outcome | undefined): outcome is readonly [Slot, LockFile] => Array.isArray(outcome)
 
 /**
- * Takes the file lock; the caller holds the slot's permit and runs this
- * uninterruptibly, so only `wait` can be interrupted.
+ * One wait for the lock, as a state machine of plain callbacks: this
+ * process's queue for the lock file, then the kernel's (a parked call, of
+ * this acquisition or adopted), until the lock is held, an error, or the
+ * deadline. A contended update waits once per update, and the same steps
+ * as Effect steps (a generator per step, a scope, an exit per wait) cost
+ * about a millisecond of CPU here, more than the update's own work.
+ *
+ * `outcome` is the truth, whatever woke the fiber: a fiber interrupted in
+ * the instant the lock is granted still finds it there, and releases it.
  */
-const lockFile = (lockPath: string, slot: Slot, opened: LockFile, wait: Wait) =>
-  Effect.gen(function*() {
-    let own: LockFile | undefined = opened
-    for (;;) {
-      let call = slot.parked
-      if (call !== undefined && own !== undefined) {
-        // The parked call holds a description of the same file: ours is not needed.
-        own.close()
-        own = undefined
-      }
-      if (call === undefined) {
-        const file = own ?? (yield* openLockFile(slot.service, lockPath))
-        own = undefined
-        // Free, the usual case: no pool thread and no timer. Trying once before blocking is not
-        // polling: a contended lock is then waited for in the kernel's queue, like the Go tool does.
-        const errno = flockNow(file.fd, LOCK_EX | LOCK_NB)
-        if (errno === 0) return file
-        if (errno !== EWOULDBLOCK) {
-          file.close()
-          return yield* new StateIoError({ operation: "flock", path: lockPath, reason: describeErrno(errno) })
-        }
-        const fresh = new Parked(slot, file)
-        const started = yield* Effect.exit(Effect.try(() => fresh.start()))
-        if (Exit.isFailure(started)) {
-          file.close()
-          return yield* new StateIoError({
-            operation: "flock",
-            path: lockPath,
-            reason: "cannot queue the blocking call",
-            cause: started.cause
-          })
-        }
-        slot.parked = call = fresh
-      }
-      const waited = yield* wait(call.returned)
-      // However the wait ended, the call's status says who owns the outcome.
-      switch (call.status) {
-        case "waiting":
-          // We gave up first; the call stays with the slot for the next waiter, or is dropped on return.
-          if (Exit.isFailure(waited)) return yield* Effect.failCause(waited.cause)
-          continue
-        case "locked":
-          call.status = "claimed"
-          slot.parked = undefined
-          if (Exit.isSuccess(waited)) return call.file
-          // Granted in the instant we timed out or were interrupted: not ours to keep.
-          flockNow(call.file.fd, LOCK_UN)
-          call.file.close()
-          return yield* Effect.failCause(waited.cause)
-        case "failed":
-          call.status = "claimed"
-          slot.parked = undefined
-          call.file.close()
-          if (Exit.isFailure(waited)) return yield* Effect.failCause(waited.cause)
-          return yield* new StateIoError({ operation: "flock", path: lockPath, reason: call.reason, cause: call.cause })
-        case "dropped":
-        case "claimed":
-          // It returned between our reading `slot.parked` and listening, with nobody listening: start afresh.
-          if (Exit.isFailure(waited)) return yield* Effect.failCause(waited.cause)
-          continue
-      }
-    }
-  })
+class Acquisition {
+  outcome: Outcome | undefined = undefined
+  private ticket: Ticket | undefined = undefined
+  private slot: Slot | undefined = undefined
+  /** The lock file opened and not yet locked or closed. */
+  private own: LockFile | undefined = undefined
+  private unlisten: () => void = noop
+  private done: () => void = noop
 
-const release = (slot: Slot, file: LockFile) =>
-  Effect.sync(() => {
-    // Explicit, though closing alone would drop the lock: it says what is meant.
-    flockNow(file.fd, LOCK_UN)
-    // Only now the next fiber of this process; between the two, a peer waiting in the kernel can get in.
-    slot.pass()
-    file.close()
-  })
+  constructor(readonly service: Service, readonly lockPath: string, readonly timeoutMillis: number) {}
+
+  /** Starts the acquisition; `done` is called once, when `outcome` is set (perhaps at once). */
+  start(done: () => void): void {
+    this.done = done
+    this.enter()
+  }
+
+  private finish(outcome: Outcome): void {
+    this.outcome = outcome
+    this.unlisten()
+    this.unlisten = noop
+    const done = this.done
+    this.done = noop
+    done()
+  }
+
+  /** Stops waiting, the acquisition unfinished: the queue place given up, the parked call left to the slot. */
+  private stop(): void {
+    this.unlisten()
+    this.unlisten = noop
+    this.own?.close()
+    this.own = undefined
+    if (this.ticket !== undefined) this.slot?.leave(this.ticket)
+    this.ticket = undefined
+  }
+
+  /** The deadline passed. */
+  expire(): void {
+    if (this.outcome !== undefined) return
+    this.stop()
+    this.finish(new LockTimeout({ path: this.lockPath, waitedMillis: this.timeoutMillis }))
+  }
+
+  /** The waiting fiber was interrupted: stop, unless the lock was already granted (then `outcome` holds it). */
+  cancel(): void {
+    if (this.outcome !== undefined) return
+    this.stop()
+    this.done = noop
+  }
+
+  private fail(error: StateIoError): void {
+    this.stop()
+    this.finish(error)
+  }
+
+  /** Opens the lock file and takes a place in this process's queue for it. */
+  private enter(): void {
+    const opened = openLockFileNow(this.service, this.lockPath)
+    if (opened instanceof StateIoError) return this.fail(opened)
+    this.own = opened
+    const slot = this.service.slotFor(opened.key)
+    this.slot = slot
+    const ticket = slot.enter()
+    this.ticket = ticket
+    if (ticket.granted) return this.lockFile()
+    this.unlisten = granted(ticket)(() => {
+      this.unlisten = noop
+      this.lockFile()
+    })
+  }
+
+  /** Holding the queue's permit: take the file lock, waiting in the kernel's queue through a parked call. */
+  private lockFile(): void {
+    const slot = this.slot!
+    let call = slot.parked
+    if (call !== undefined) {
+      // The parked call holds a description of the same file: ours is not needed.
+      this.own?.close()
+      this.own = undefined
+    } else {
+      const file = this.own ?? openLockFileNow(this.service, this.lockPath)
+      this.own = undefined
+      if (file instanceof StateIoError) return this.fail(file)
+      // Free, the usual case: no thread. Trying once before blocking is not polling: a contended lock is
+      // then waited for in the kernel's queue, as the Go tool waits.
+      const errno = flockNow(file.fd, LOCK_EX | LOCK_NB)
+      if (errno === 0) return this.locked(file)
+      if (errno !== EWOULDBLOCK) {
+        file.close()
+        return this.fail(new StateIoError({ operation: "flock", path: this.lockPath, reason: describeErrno(errno) }))
+      }
+      const fresh = new Parked(slot, file)
+      try {
+        fresh.start()
+      } catch (cause) {
+        file.close()
+        return this.fail(
+          new StateIoError({ operation: "flock", path: this.lockPath, reason: "cannot queue the blocking call", cause })
+        )
+      }
+      slot.parked = call = fresh
+    }
+    const parked = call
+    this.unlisten = parked.returned(() => {
+      this.unlisten = noop
+      this.returned(parked)
+    })
+  }
+
+  private returned(call: Parked): void {
+    const slot = this.slot!
+    switch (call.status) {
+      case "locked":
+        call.status = "claimed"
+        slot.parked = undefined
+        return this.locked(call.file)
+      case "failed":
+        call.status = "claimed"
+        slot.parked = undefined
+        call.file.close()
+        return this.fail(new StateIoError({ operation: "flock", path: this.lockPath, reason: call.reason, cause: call.cause }))
+      default:
+        // Returned between our reading `slot.parked` and listening, with nobody listening: start afresh.
+        return this.lockFile()
+    }
+  }
+
+  /** The file lock is held, with the queue's permit. */
+  private locked(file: LockFile): void {
+    const slot = this.slot!
+    this.ticket = undefined
+    if (isCurrent(this.lockPath, file)) return this.finish([slot, file])
+    // Removed or replaced while we waited: that file excludes nobody any more; lock the one there now.
+    releaseNow(slot, file)
+    this.enter()
+  }
+}
+
+const releaseNow = (slot: Slot, file: LockFile): void => {
+  // Explicit, though closing alone would drop the lock: it says what is meant.
+  flockNow(file.fd, LOCK_UN)
+  // Only now the next fiber of this process; between the two, a peer waiting in the kernel can get in.
+  slot.pass()
+  file.close()
+}
+
+const release = (slot: Slot, file: LockFile) => Effect.sync(() => releaseNow(slot, file))
 
 /** What `acquire` gives: the lock held, and a check that the lock file is still the one locked. */
 export interface Held {
@@ -508,107 +582,57 @@ export const acquire = (
 ): Effect.Effect<Held, LockTimeout | StateIoError, Scope.Scope> =>
   Effect.uninterruptibleMask((restore) => {
     const free = takeIfFree(service, lockPath)
-    if (free === undefined) return restore(waitFor(service, lockPath, timeout))
-    const [slot, file] = free
-    return Effect.as(Effect.addFinalizer(() => release(slot, file)), heldOf(lockPath, file))
+    const taken = free === undefined ? waitFor(service, lockPath, timeout, restore) : Effect.succeed(free)
+    return Effect.flatMap(taken, ([slot, file]) => Effect.as(Effect.addFinalizer(() => release(slot, file)), heldOf(lockPath, file)))
   })
 
-/** The general path of `acquire`: through this process's queue, then the kernel's, under the timeout. */
+/**
+ * The general path of `acquire`: through this process's queue, then the
+ * kernel's, under the timeout. Called uninterruptibly; only the wait is
+ * interruptible. Once it succeeds the caller holds the lock and must
+ * `release` it.
+ */
 const waitFor = (
   service: Service,
   lockPath: string,
-  timeout: Duration.Duration
-): Effect.Effect<Held, LockTimeout | StateIoError, Scope.Scope> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function*() {
-      const timeoutMillis = Duration.toMillis(timeout)
-      const deadline = (yield* Clock.currentTimeMillis) + timeoutMillis
-      const timedOut = () => new LockTimeout({ path: lockPath, waitedMillis: timeoutMillis })
-      // One deadline for the whole acquisition (the queue in this process, then the kernel's), kept by one
-      // timer fiber, started at the first wait. Not `Effect.timeoutFail` around each wait: its race forks a
-      // fiber per wait and, when the event wins, waits for the timer fiber's interruption, which put
-      // 300 µs or more between the other holder's unlock and this fiber running (measured here, loaded).
-      const timer: { expired: boolean; readonly expire: Set<() => void>; fiber: Fiber.RuntimeFiber<void> | undefined } = {
-        expired: false,
-        expire: new Set(),
-        fiber: undefined
-      }
-      const startTimer = Effect.suspend(() =>
-        timer.fiber !== undefined ? Effect.void : Clock.currentTimeMillis.pipe(
-          Effect.flatMap((now) =>
-            // Interruptible: a fiber forked here would otherwise inherit the acquisition's uninterruptibility.
-            Effect.forkDaemon(Effect.interruptible(Effect.zipRight(
-              Effect.sleep(Math.max(0, deadline - now)),
-              Effect.sync(() => {
-                timer.expired = true
-                for (const expire of timer.expire) expire()
-              })
-            )))
-          ),
-          Effect.map((fiber) => {
-            timer.fiber = fiber
-          })
-        )
-      )
-      // Not waited for, and no fiber forked to send it: the acquisition goes on while the timer's fiber ends.
-      const stopTimer = Effect.fiberIdWith((id) =>
-        Effect.sync(() => {
-          timer.fiber?.unsafeInterruptAsFork(id)
-        })
-      )
-      const wait: Wait = (listen) =>
-        Effect.zipRight(
-          startTimer,
-          Effect.exit(restore(Effect.async<void, LockTimeout>((resume) => {
-            if (timer.expired) return resume(Effect.fail(timedOut()))
-            // The flock thread does not keep the process alive (a program that is done must exit), and
-            // an unbounded timeout sets no timer: a fiber that waits must keep it alive itself.
-            const keepAlive = setInterval(noop, 2 ** 31 - 1)
-            let unlisten = noop
-            const stop = () => {
-              clearInterval(keepAlive)
-              timer.expire.delete(onExpire)
-              unlisten()
-            }
-            const settle = (outcome: () => Effect.Effect<void, LockTimeout>) => () => {
-              stop()
-              resume(outcome())
-            }
-            // The error is made only if the wait does time out: a tagged error costs about 20 µs, and
-            // almost every wait ends with the lock.
-            const onExpire = settle(() => Effect.fail(timedOut()))
-            timer.expire.add(onExpire)
-            unlisten = listen(settle(() => Effect.void))
-            return Effect.sync(stop)
-          })))
-        )
-      const take = Effect.gen(function*() {
-        for (;;) {
-          const opened = yield* openLockFile(service, lockPath)
-          const slot = service.slotFor(opened.key)
-          const ticket = slot.enter()
-          if (!ticket.granted) {
-            const waited = yield* wait(granted(ticket))
-            if (Exit.isFailure(waited) || !ticket.granted) {
-              opened.close()
-              slot.leave(ticket)
-              return yield* Exit.isFailure(waited) ? Effect.failCause(waited.cause) : Effect.fail(timedOut())
-            }
-          }
-          const locked = yield* Effect.exit(lockFile(lockPath, slot, opened, wait))
-          if (Exit.isFailure(locked)) {
-            slot.pass()
-            return yield* Effect.failCause(locked.cause)
-          }
-          // Removed or replaced while we waited: that file excludes nobody any more; lock the one there now.
-          if (isCurrent(lockPath, locked.value)) return [slot, locked.value] as const
-          yield* release(slot, locked.value)
-        }
+  timeout: Duration.Duration,
+  interruptibly: <A, E>(wait: Effect.Effect<A, E>) => Effect.Effect<A, E>
+): Effect.Effect<readonly [Slot, LockFile], LockTimeout | StateIoError> =>
+  Effect.suspend(() => {
+    const timeoutMillis = Duration.toMillis(timeout)
+    const acquisition = new Acquisition(service, lockPath, timeoutMillis)
+    const wait = Effect.async<void>((resume) => {
+      let keepAlive: ReturnType<typeof setInterval> | undefined
+      acquisition.start(() => {
+        clearInterval(keepAlive)
+        resume(Effect.void)
       })
-      const [, file] = yield* Effect.acquireRelease(Effect.ensuring(take, stopTimer), ([slot, file]) => release(slot, file))
-      return heldOf(lockPath, file)
+      if (acquisition.outcome !== undefined) return
+      // The flock thread does not keep the process alive (a program that is done must exit), and an unbounded
+      // timeout sets no timer: a fiber that waits must keep it alive itself.
+      keepAlive = setInterval(noop, 2 ** 31 - 1)
+      return Effect.sync(() => {
+        clearInterval(keepAlive)
+        acquisition.cancel()
+      })
     })
-  ).pipe(
+    // The deadline is kept by one timer fiber on Effect's Clock (so a TestClock drives it), started only when
+    // the lock is not granted at once, and stopped without waiting for it.
+    const timed = timeoutMillis === Infinity ? wait : Effect.flatMap(
+      Effect.forkDaemon(Effect.interruptible(Effect.zipRight(Effect.sleep(timeout), Effect.sync(() => acquisition.expire())))),
+      (timer) => Effect.ensuring(wait, Effect.fiberIdWith((id) => Effect.sync(() => timer.unsafeInterruptAsFork(id))))
+    )
+    return Effect.flatMap(Effect.exit(interruptibly(timed)), (waited) => {
+      const outcome = acquisition.outcome
+      if (Exit.isFailure(waited)) {
+        // Granted in the instant the wait was interrupted: not ours to keep.
+        if (isLocked(outcome)) releaseNow(outcome[0], outcome[1])
+        return Effect.failCause(waited.cause)
+      }
+      if (outcome === undefined) return Effect.dieMessage("the lock wait ended with no outcome")
+      return isLocked(outcome) ? Effect.succeed(outcome) : Effect.fail(outcome)
+    })
+  }).pipe(
     // A span for the waits only: a free lock is one system call, and a span (with the stack trace it
     // captures) cost more than taking it.
     Effect.withSpan("Lock.acquire", { attributes: { lockPath }, captureStackTrace: false })
@@ -629,7 +653,10 @@ export const withLock = <A, E, R>(
   Effect.uninterruptibleMask((restore) => {
     const free = takeIfFree(service, lockPath)
     if (free === undefined) {
-      return Effect.scoped(Effect.flatMap(Effect.interruptible(waitFor(service, lockPath, timeout)), (held) => restore(use(held))))
+      return Effect.flatMap(
+        waitFor(service, lockPath, timeout, Effect.interruptible),
+        ([slot, file]) => Effect.ensuring(restore(use(heldOf(lockPath, file))), release(slot, file))
+      )
     }
     const [slot, file] = free
     return Effect.ensuring(restore(use(heldOf(lockPath, file))), release(slot, file))
