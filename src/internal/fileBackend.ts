@@ -4,16 +4,16 @@ import * as Path from "@effect/platform/Path"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
+import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as os from "node:os"
 import * as Lock from "../Lock.js"
@@ -22,6 +22,7 @@ import type { Backend, Content } from "../Store.js"
 import * as BytePool from "./bytePool.js"
 import * as codec from "./codec.js"
 import * as LockInternal from "./lock.js"
+import { type BackendNow, NotNow, withNow } from "./store.js"
 import * as Watch from "./watch.js"
 
 /** `$HOME/.local/state/incrementum`, the Go tool's default. */
@@ -177,6 +178,8 @@ export const make = Effect.fnUntraced(function*(options?: {
   const path = yield* Path.Path
   const calls = yield* Calls
   const syncLimit = (yield* SyncLimit).bytes
+  // Read synchronously, by the blocking write path, to decide whether a scan for stale temp files is due.
+  const clock = yield* Effect.clock
   // The process's lock bookkeeping if the program provides it, else the store's own.
   const provided = yield* Effect.serviceOption(Lock.Locks)
   const locks = Option.isSome(provided) ? provided.value : yield* Lock.make
@@ -229,8 +232,11 @@ export const make = Effect.fnUntraced(function*(options?: {
       return buffer.subarray(0, offset)
     }).pipe(Effect.catchTag("SystemError", "BadArgument", (e) => Effect.fail(ioError("read", statePath)(e))))
 
-  const absent = (known: string | undefined) =>
-    Effect.succeed(known === "" ? undefined : { _tag: "Absent", stamp: "" } as const)
+  /** No file: the empty state, or `undefined` when the store already knows it as absent. */
+  const absentNow = (known: string | undefined): Content | undefined =>
+    known === "" ? undefined : { _tag: "Absent", stamp: "" }
+
+  const absent = (known: string | undefined) => Effect.succeed(absentNow(known))
 
   /**
    * Closes a descriptor the store opened with `calls`, at once: its file is
@@ -284,47 +290,55 @@ export const make = Effect.fnUntraced(function*(options?: {
    * contention), where a file nobody holds is freed by the rename that
    * replaces it, as the Go tool's files are.
    */
-  const readSmall = (known: string | undefined): Effect.Effect<Content | undefined, StateIoError | CorruptStateFile> =>
-    Effect.suspend(() => {
-      let fd: number
-      try {
-        fd = calls.open(statePath, "r")
-      } catch (cause) {
-        // Removed since the stat: absent now.
-        return codeOf(cause) === "ENOENT" ? absent(known) : Effect.fail(nodeIoError("open", statePath, false, cause))
-      }
-      try {
-        const content = readAllSync(fd)
-        return Effect.succeed({ ...content, stamp: unpinnedStamp(content.stamp) })
-      } catch (error) {
-        return Effect.fail(error as StateIoError | CorruptStateFile)
-      } finally {
-        closeNowQuietly(fd, statePath)
-      }
-    })
+  const readSmallNow = (known: string | undefined): Either.Either<Content | undefined, StateIoError | CorruptStateFile> => {
+    let fd: number
+    try {
+      fd = calls.open(statePath, "r")
+    } catch (cause) {
+      // Removed since the stat: absent now.
+      return codeOf(cause) === "ENOENT" ? Either.right(absentNow(known)) : Either.left(nodeIoError("open", statePath, false, cause))
+    }
+    try {
+      const content = readAllSync(fd)
+      return Either.right({ ...content, stamp: unpinnedStamp(content.stamp) })
+    } catch (error) {
+      return Either.left(error as StateIoError | CorruptStateFile)
+    } finally {
+      closeNowQuietly(fd, statePath)
+    }
+  }
 
   /**
    * The stat, blocking (2 µs here, where a pool round trip costs 100 µs);
-   * a file of at most `syncLimit` bytes is then read the same way, a larger
-   * one through `FileSystem`.
+   * a file of at most `syncLimit` bytes is then read the same way
+   * (`readSmallNow`), a larger one is `NotNow`.
    */
+  const readNow = (known: string | undefined): Either.Either<Content | undefined | NotNow, StateIoError | CorruptStateFile> => {
+    let info: NodeFs.Stats
+    try {
+      info = calls.stat(statePath)
+    } catch (cause) {
+      return codeOf(cause) === "ENOENT"
+        ? Either.right(absentNow(known))
+        : Either.left(nodeIoError("stat", statePath, false, cause))
+    }
+    if (!info.isFile()) {
+      return Either.left(
+        new StateIoError({ operation: "read", path: statePath, reason: `not a regular file (${typeOfStats(info)})` })
+      )
+    }
+    // Only the stamp of a file the store keeps open can match (a large one's, see `unpinnedStamp`).
+    if (stampOfStats(info) === known) return Either.right(undefined)
+    if (info.size > codec.maxFileBytes) return Either.left(tooLarge(info.size))
+    return info.size <= syncLimit ? readSmallNow(known) : Either.right(NotNow)
+  }
+
+  /** `readNow`, and through `FileSystem` what it cannot read now. */
   const readSync = (known: string | undefined): Effect.Effect<Content | undefined, StateIoError | CorruptStateFile, Scope.Scope> =>
     Effect.suspend(() => {
-      let info: NodeFs.Stats
-      try {
-        info = calls.stat(statePath)
-      } catch (cause) {
-        return codeOf(cause) === "ENOENT" ? absent(known) : Effect.fail(nodeIoError("stat", statePath, false, cause))
-      }
-      if (!info.isFile()) {
-        return Effect.fail(
-          new StateIoError({ operation: "read", path: statePath, reason: `not a regular file (${typeOfStats(info)})` })
-        )
-      }
-      // Only the stamp of a file the store keeps open can match (a large one's, see `unpinnedStamp`).
-      if (stampOfStats(info) === known) return Effect.succeed(undefined)
-      if (info.size > codec.maxFileBytes) return Effect.fail(tooLarge(info.size))
-      return info.size <= syncLimit ? readSmall(known) : readChanged(known)
+      const read = readNow(known)
+      if (Either.isLeft(read)) return Effect.fail(read.left)
+      return read.right === NotNow ? readChanged(known) : Effect.succeed(read.right)
     })
 
   // Written with one combinator rather than a generator: an unchanged file (the warm load) is one stat and this.
@@ -380,17 +394,22 @@ export const make = Effect.fnUntraced(function*(options?: {
       )
     }
   })
+  const tempScanDue = (): boolean =>
+    lastTempScan === undefined || clock.unsafeCurrentTimeMillis() - lastTempScan >= staleTempScanMillis
   // A combinator, not a generator: this runs on every write, and scans only every `staleTempScanMillis`.
-  const removeStaleTempFiles = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    if (lastTempScan !== undefined && now - lastTempScan < staleTempScanMillis) return Effect.void
-    lastTempScan = now
+  const removeStaleTempFiles = Effect.suspend(() => {
+    if (!tempScanDue()) return Effect.void
+    lastTempScan = clock.unsafeCurrentTimeMillis()
     return scanForStaleTempFiles
   })
+
+  /** A name for a temp file, `state.json.tmp<digits>` as Go's os.CreateTemp makes them; created exclusively, retried if taken. */
+  const tempName = () => path.join(dir, `state.json.tmp${NodeCrypto.randomInt(0, 4_294_967_295)}`)
 
   /** Creates `state.json.tmp<digits>` exclusively, as Go's os.CreateTemp does, open for the current scope. */
   const createTemp = Effect.gen(function*() {
     for (let attempt = 0;; attempt++) {
-      const name = path.join(dir, `state.json.tmp${yield* Random.nextIntBetween(0, 4_294_967_295)}`)
+      const name = tempName()
       const file = yield* openScoped(name, { flag: "wx", mode: 0o600 }).pipe(
         Effect.catchIf(
           (e) => e._tag === "SystemError" && e.reason === "AlreadyExists" && attempt < 100,
@@ -403,51 +422,59 @@ export const make = Effect.fnUntraced(function*(options?: {
   })
 
   /**
-   * The point of no return, in one synchronous step: unless the update was
-   * interrupted meanwhile, rename the temp file over state.json, then stat
-   * it and fsync the directory the rename went into (opened now, so a
+   * The point of no return: rename the temp file over state.json, then
+   * stat it and fsync the directory the rename went into (opened now, so a
    * directory replaced since the last write is the one synced). A failure
    * after the rename says the new state is in place.
+   */
+  const renameNow = (name: string, fd: number, keptOpen: boolean): Either.Either<string, StateIoError | LockLost> => {
+    // The lock file removed or replaced: another process may hold "the" lock now.
+    if (held === undefined || !held.isCurrent()) return Either.left(new LockLost({ path: lockPath }))
+    try {
+      calls.rename(name, statePath)
+    } catch (cause) {
+      return Either.left(nodeIoError("rename temp file", statePath, false, cause))
+    }
+    let stamp: string
+    try {
+      const written = stampOfStats(calls.fstat(fd, name))
+      stamp = keptOpen ? written : unpinnedStamp(written)
+    } catch (cause) {
+      return Either.left(nodeIoError("stat", statePath, true, cause))
+    }
+    try {
+      // Without this fsync the rename may not survive a power loss, leaving an empty or old file.
+      calls.fsyncDirectory(dir)
+    } catch (cause) {
+      return Either.left(nodeIoError("fsync directory", dir, true, cause))
+    }
+    return Either.right(stamp)
+  }
+
+  /**
+   * `renameNow` in one synchronous step with the check for a pending
+   * interruption: nothing can interrupt an update between deciding to
+   * rename and recording that it did, so an update reports exactly what it
+   * did.
    */
   const renameIntoPlace = (name: string, fd: number, keptOpen: boolean) =>
     Effect.descriptorWith((fiber): Effect.Effect<string, StateIoError | LockLost> => {
       if (HashSet.size(fiber.interruptors) > 0) return Effect.interrupt
-      // The lock file removed or replaced: another process may hold "the" lock now.
-      if (held === undefined || !held.isCurrent()) return Effect.fail(new LockLost({ path: lockPath }))
-      try {
-        calls.rename(name, statePath)
-      } catch (cause) {
-        return Effect.fail(nodeIoError("rename temp file", statePath, false, cause))
-      }
-      let stamp: string
-      try {
-        const written = stampOfStats(calls.fstat(fd, name))
-        stamp = keptOpen ? written : unpinnedStamp(written)
-      } catch (cause) {
-        return Effect.fail(nodeIoError("stat", statePath, true, cause))
-      }
-      try {
-        // Without this fsync the rename may not survive a power loss, leaving an empty or old file.
-        calls.fsyncDirectory(dir)
-      } catch (cause) {
-        return Effect.fail(nodeIoError("fsync directory", dir, true, cause))
-      }
-      return Effect.succeed(stamp)
+      const renamed = renameNow(name, fd, keptOpen)
+      return Either.isLeft(renamed) ? Effect.fail(renamed.left) : Effect.succeed(renamed.right)
     })
 
   /** Creates the temp file as `createTemp` does, with `calls`; the caller closes it. */
-  const createTempSync = (attempt = 0): Effect.Effect<{ readonly name: string; readonly fd: number }, StateIoError> =>
-    Effect.flatMap(Random.nextIntBetween(0, 4_294_967_295), (n) => {
-      const name = path.join(dir, `state.json.tmp${n}`)
+  const createTempNow = (): Either.Either<{ readonly name: string; readonly fd: number }, StateIoError> => {
+    for (let attempt = 0;; attempt++) {
+      const name = tempName()
       try {
-        return Effect.succeed({ name, fd: calls.open(name, "wx", 0o600) })
+        return Either.right({ name, fd: calls.open(name, "wx", 0o600) })
       } catch (cause) {
-        if (codeOf(cause) !== "EEXIST" || attempt >= 100) {
-          return Effect.fail(nodeIoError("create temp file", name, false, cause))
-        }
-        return createTempSync(attempt + 1)
+        if (codeOf(cause) !== "EEXIST" || attempt >= 100) return Either.left(nodeIoError("create temp file", name, false, cause))
       }
-    })
+    }
+  }
 
   /** Writes all of `bytes` at the file's position. */
   const writeAllSync = (fd: number, bytes: Uint8Array, name: string) => {
@@ -457,45 +484,57 @@ export const make = Effect.fnUntraced(function*(options?: {
 
   /**
    * A small file's write while the lock is held, blocking: create, write,
-   * fsync, then the commit step. No thread hop and no fiber switch between
-   * the calls, which is most of what an update of a small state cost. The
-   * temp file is closed as soon as it is renamed (see `readSmall`: the
-   * store keeps no small file open).
+   * fsync, rename, directory fsync. No thread hop and no fiber switch
+   * between the calls, which is most of what an update of a small state
+   * cost. The temp file is closed as soon as it is renamed (see
+   * `readSmallNow`: the store keeps no small file open), and is removed if
+   * a step before the rename fails.
    */
+  const writeSmallNow = (change: Parameters<Backend["replace"]>[0]): Either.Either<string, StateIoError | LockLost> => {
+    const created = createTempNow()
+    if (Either.isLeft(created)) return Either.left(created.left)
+    const { fd, name } = created.right
+    let written: Either.Either<string, StateIoError | LockLost>
+    try {
+      writeAllSync(fd, change.next.bytes, name)
+      try {
+        calls.fsync(fd, name)
+      } catch (cause) {
+        throw nodeIoError("fsync temp file", name, false, cause)
+      }
+      written = renameNow(name, fd, false)
+    } catch (cause) {
+      written = Either.left(cause instanceof StateIoError ? cause : nodeIoError("write temp file", name, false, cause))
+    } finally {
+      closeNowQuietly(fd, name)
+    }
+    // Once renamed (committed), the temp name is gone; before, it must not be left behind.
+    if (Either.isLeft(written) && !(written.left._tag === "StateIoError" && written.left.committed === true)) {
+      try {
+        calls.unlink(name)
+      } catch {
+        // Left for the next writer's scan for stale temp files.
+      }
+    }
+    if (Either.isRight(written)) recycleAfterWrite(change)
+    return written
+  }
+
+  /** The blocking write, unless the file is large or a scan for stale temp files is due (it lists the directory through `FileSystem`). */
+  const replaceNow: BackendNow["replace"] = (change) =>
+    change.next.bytes.byteLength > syncLimit || tempScanDue() ? Either.right(NotNow) : writeSmallNow(change)
+
   const replaceSync: Backend["replace"] = (change) =>
     Effect.zipRight(
       removeStaleTempFiles,
-      Effect.acquireUseRelease(
-        createTempSync(),
-        ({ fd, name }) =>
-          Effect.suspend(() => {
-            try {
-              writeAllSync(fd, change.next.bytes, name)
-            } catch (cause) {
-              return Effect.fail(nodeIoError("write temp file", name, false, cause))
-            }
-            try {
-              calls.fsync(fd, name)
-            } catch (cause) {
-              return Effect.fail(nodeIoError("fsync temp file", name, false, cause))
-            }
-            return renameIntoPlace(name, fd, false)
-          }).pipe(
-            Effect.onError((cause) =>
-              Effect.sync(() => {
-                // Once renamed (committed), the temp name is gone; before, it must not be left behind.
-                if (Option.exists(Cause.failureOption(cause), (e) => e._tag === "StateIoError" && e.committed === true)) return
-                try {
-                  calls.unlink(name)
-                } catch {
-                  // Left for the next writer's scan for stale temp files.
-                }
-              })
-            )
-          ),
-        ({ fd, name }) => Effect.sync(() => closeNowQuietly(fd, name))
-      )
-    ).pipe(Effect.tap(() => Effect.sync(() => recycleAfterWrite(change))))
+      // The scan waits for the pool: an update interrupted meanwhile writes nothing. From here to the end of
+      // the update nothing waits, so the interruption is seen now or not at all (see `renameIntoPlace`).
+      Effect.descriptorWith((fiber) => {
+        if (HashSet.size(fiber.interruptors) > 0) return Effect.interrupt
+        const written = writeSmallNow(change)
+        return Either.isLeft(written) ? Effect.fail(written.left) : Effect.succeed(written.right)
+      })
+    )
 
   /**
    * Once a write is in place, the bytes it replaced (its store's snapshot,
@@ -570,5 +609,5 @@ export const make = Effect.fnUntraced(function*(options?: {
     replace,
     watch: Watch.hints(dir, path.basename(statePath), options?.watch)
   }
-  return backend
+  return syncLimit > 0 ? withNow(backend, { read: readNow, replace: replaceNow }) : backend
 })

@@ -2,14 +2,61 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
+import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Schema from "../Schema.js"
-import type { CorruptStateFile, InvalidState, StateError, StateIoError } from "../StateError.js"
+import type { CorruptStateFile, InvalidState, LockLost, StateError, StateIoError } from "../StateError.js"
 import type { Backend, Change, Content, RecordIn, RecordMap, StateStoreService } from "../Store.js"
 import * as codec from "./codec.js"
+
+/**
+ * What a `BackendNow` call returns when it cannot serve the call at once
+ * (the file backend: a state file larger than its limit for blocking
+ * calls); the store then makes the effectful call instead.
+ */
+export const NotNow: unique symbol = Symbol.for("@incrementum/state/Store/NotNow")
+export type NotNow = typeof NotNow
+
+/**
+ * A backend's `read` and `replace` as synchronous calls, for content small
+ * enough to read and write in one step (the file backend: blocking calls
+ * for a file of at most 1 MiB). An update of a small state is about a
+ * millisecond, and made as Effect steps (a fiber's steps, a scope per
+ * snapshot, the calls' wrapping) it cost more than its file calls; with
+ * these, the lock is held for the calls and the codec only.
+ *
+ * - `read(known)`: as `Backend.read`, acquiring nothing (no `Scope`): the
+ *   content, `undefined` when its stamp is still `known`, or `NotNow`.
+ * - `replace(change)`: as `Backend.replace`, acquiring nothing, under the
+ *   same rules (only inside `exclusive`; a `StateIoError` with
+ *   `committed: true` when the content is in place but a later step
+ *   failed): the new stamp, or `NotNow` having changed nothing.
+ *
+ * Neither throws: a failure is a `Left`.
+ */
+export interface BackendNow {
+  readonly read: (
+    known: string | undefined
+  ) => Either.Either<Content | undefined | NotNow, StateIoError | CorruptStateFile>
+  readonly replace: (change: Change) => Either.Either<string | NotNow, StateIoError | LockLost>
+}
+
+const synchronous = new WeakMap<Backend, BackendNow>()
+
+/**
+ * Gives `backend` synchronous twins of its `read` and `replace`, which
+ * `makeWith` tries first, for that very object only: a backend made from
+ * it by spreading it (to observe its writes, say; see
+ * `Store.makeFileBackend`) has none, so its own `replace` is never
+ * bypassed.
+ */
+export const withNow = (backend: Backend, now: BackendNow): Backend => {
+  synchronous.set(backend, now)
+  return backend
+}
 
 /** What the store last knew of the backend's content. */
 interface Snapshot {
@@ -75,10 +122,14 @@ const editedSnapshot = (stamp: string, edited: Edited): Snapshot => ({
   }
 })
 
-/** A snapshot and the scope holding what keeps its stamp valid (the file backend's open file). */
+/**
+ * A snapshot and the scope holding what keeps its stamp valid (the file
+ * backend's open file); none for content read or written by the backend's
+ * synchronous calls, which acquire nothing.
+ */
 interface Held {
   readonly snapshot: Snapshot
-  readonly scope: Scope.CloseableScope
+  readonly scope: Scope.CloseableScope | undefined
 }
 
 // The same array first: a small file is now read on every load, and a re-read of unchanged content is
@@ -120,10 +171,13 @@ const prepare = (state: Schema.State, needsBytes: boolean): Effect.Effect<codec.
     return Either.isLeft(prepared) ? Effect.fail(prepared.left) : Effect.succeed(prepared.right)
   })
 
+const spanOptions = { captureStackTrace: false } as const
+
 /** Builds the whole store from a backend's primitives (see `Store.makeWith`). */
 export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, never, Scope.Scope> =>
   Effect.gen(function*() {
     const needsBytes = backend.needsBytes !== false
+    const now = needsBytes ? synchronous.get(backend) : undefined
     /**
      * The one remembered snapshot. Replaced in a single synchronous step, and
      * the replaced one's scope is closed by a fiber of `closing`, which the
@@ -154,13 +208,13 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
      */
     let subscribers = 0
     const forget = (old: Held | undefined): Effect.Effect<void> =>
-      old === undefined ? Effect.void : Effect.asVoid(FiberSet.run(closing, Scope.close(old.scope, Exit.void)))
+      old?.scope === undefined ? Effect.void : Effect.asVoid(FiberSet.run(closing, Scope.close(old.scope, Exit.void)))
     /** Counts `remember`s: a read that another remembered content overtook must not replace it. */
     let generation = 0
     /** The bytes of the state last published (not `held`'s: a decode drops that while it runs). */
     let announcedBytes: Uint8Array | undefined
     /** Synchronous but for forking the close: no interruption can land between the swap and the close. */
-    const remember = (snapshot: Snapshot, scope: Scope.CloseableScope): Effect.Effect<Snapshot> =>
+    const remember = (snapshot: Snapshot, scope: Scope.CloseableScope | undefined): Effect.Effect<Snapshot> =>
       Effect.suspend(() => {
         const old = held
         held = { snapshot, scope }
@@ -195,15 +249,14 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
     const letGo = Effect.suspend(() => {
       const old = held
       held = undefined
-      return old === undefined ? Effect.void : Scope.close(old.scope, Exit.void)
+      return old?.scope === undefined ? Effect.void : Scope.close(old.scope, Exit.void)
     })
 
     /** The snapshot for freshly read content; `known` is reused when the bytes are the same. */
-    const decodeContent = (content: Content, known: Snapshot | undefined): Effect.Effect<Snapshot, CorruptStateFile> => {
-      // Combinators, not a generator: a re-read of a small file runs this on every load another writer preceded.
+    const snapshotOf = (content: Content, known: Snapshot | undefined): Either.Either<Snapshot, CorruptStateFile> => {
       switch (content._tag) {
         case "Absent":
-          return Effect.succeed({
+          return Either.right({
             stamp: content.stamp,
             bytes: undefined,
             state: codec.emptyState,
@@ -211,7 +264,7 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
             canonical: false
           })
         case "Decoded":
-          return Effect.succeed({
+          return Either.right({
             stamp: content.stamp,
             bytes: undefined,
             state: content.state,
@@ -220,24 +273,32 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
           })
         case "Bytes": {
           if (known?.bytes !== undefined && sameBytes(known.bytes, content.bytes)) {
-            return Effect.succeed({ ...known, stamp: content.stamp })
+            return Either.right({ ...known, stamp: content.stamp })
           }
           // The records whose bytes did not change are the known ones, so encode finds them in its cache
-          // and a change costs what it changed. The known state is kept for the decode (it shares most of
-          // its records with the new one); its bytes are not, or a large state would be held twice.
-          const previous = known?.state
-          return Effect.zipRight(
-            drop,
-            Effect.suspend(() => {
-              const decoded = codec.decode(content.bytes, backend.path, previous)
-              return Either.isLeft(decoded)
-                ? Effect.fail(decoded.left)
-                : Effect.succeed({ stamp: content.stamp, bytes: content.bytes, ...decoded.right, canonical: false })
-            })
+          // and a change costs what it changed.
+          return Either.map(
+            codec.decode(content.bytes, backend.path, known?.state),
+            (decoded): Snapshot => ({ stamp: content.stamp, bytes: content.bytes, ...decoded, canonical: false })
           )
         }
       }
     }
+
+    /**
+     * `snapshotOf` for content read through the backend's effects, which
+     * may be large: the known snapshot is dropped first (its state is kept
+     * for the decode, which shares most of its records with the new one;
+     * its bytes are not, or a large state would be held twice).
+     */
+    const decodeContent = (content: Content, known: Snapshot | undefined): Effect.Effect<Snapshot, CorruptStateFile> =>
+      Effect.zipRight(
+        content._tag === "Bytes" ? drop : Effect.void,
+        Effect.suspend(() => {
+          const snapshot = snapshotOf(content, known)
+          return Either.isLeft(snapshot) ? Effect.fail(snapshot.left) : Effect.succeed(snapshot.right)
+        })
+      )
 
     /**
      * A scope that a read found the content unchanged in, and so holds
@@ -250,8 +311,8 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
       return scope === undefined ? Scope.make() : Effect.succeed(scope)
     })
 
-    /** The content now: from memory when the backend says its stamp is unchanged. Interruptible throughout. */
-    const current: Effect.Effect<Snapshot, CorruptStateFile | StateIoError> = Effect.uninterruptibleMask((restore) => {
+    /** `current` through the backend's effects. */
+    const currentThroughEffects: Effect.Effect<Snapshot, CorruptStateFile | StateIoError> = Effect.uninterruptibleMask((restore) => {
       const look: Effect.Effect<Snapshot, CorruptStateFile | StateIoError> = Effect.suspend(() => {
         const known = held?.snapshot
         const started = generation
@@ -281,6 +342,26 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
       return look
     })
 
+    /**
+     * The content now: from memory when the backend says its stamp is
+     * unchanged. Read and decoded in one synchronous step when the backend
+     * can read now (a small file); otherwise interruptible throughout.
+     */
+    const current: Effect.Effect<Snapshot, CorruptStateFile | StateIoError> = now === undefined
+      ? currentThroughEffects
+      : Effect.suspend(() => {
+        const known = held?.snapshot
+        const read = now.read(known?.stamp)
+        if (Either.isLeft(read)) return Effect.fail(read.left)
+        const content = read.right
+        if (content === NotNow) return currentThroughEffects
+        if (content === undefined) {
+          return known === undefined ? Effect.dieMessage("backend.now.read gave no content though none was known") : Effect.succeed(known)
+        }
+        const snapshot = snapshotOf(content, known)
+        return Either.isLeft(snapshot) ? Effect.fail(snapshot.left) : remember(snapshot.right, undefined)
+      })
+
     /** Records that `seen`'s bytes are its state's encoding, so that saving that state again costs no encode. */
     const markCanonical = (seen: Snapshot) =>
       Effect.sync(() => {
@@ -294,6 +375,21 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
      * µs per use, and an update of a small state is about a millisecond.
      */
     const replaceThenRemember = (change: Change, written: (stamp: string) => Snapshot): Effect.Effect<void, StateError> =>
+      now === undefined ? replaceThroughEffects(change, written) : Effect.descriptorWith((fiber) => {
+        // As the effectful write's commit step does: an update interrupted meanwhile writes nothing.
+        if (HashSet.size(fiber.interruptors) > 0) return Effect.interrupt
+        // A snapshot that holds nothing is let go by forgetting it; one that does is closed first, by the effects.
+        if (held?.scope !== undefined) return replaceThroughEffects(change, written)
+        held = undefined
+        const replaced = now.replace(change)
+        if (Either.isLeft(replaced)) return Effect.fail(replaced.left)
+        return replaced.right === NotNow
+          ? replaceThroughEffects(change, written)
+          : Effect.asVoid(remember(written(replaced.right), undefined))
+      })
+
+    /** `replaceThenRemember` through the backend's effects. */
+    const replaceThroughEffects = (change: Change, written: (stamp: string) => Snapshot): Effect.Effect<void, StateError> =>
       letGo.pipe(
         // `change` as it is: its states and bytes may be built on demand. The replace is made once the snapshot is let go.
         Effect.zipRight(Effect.suspend(() => inOwnScope(backend.replace(change)))),
@@ -440,31 +536,39 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
       )
     })).pipe(Stream.withSpan("StateStore.changes"))
 
+    // Each operation is a span, as `Effect.fn(name)` makes, but without the call site's stack trace: capturing
+    // one (`new Error()` per call) cost about 50 µs of an update that takes about 500 µs here.
     const service: StateStoreService = {
       load,
-      save: Effect.fn("StateStore.save")((state: Schema.State) =>
-        Effect.uninterruptibleMask((restore) =>
-          backend.exclusive(Effect.gen(function*() {
-            const seen = yield* restore(current)
-            // The state the content decodes to, already in the form it is written in, and frozen (so not
-            // mutated in place since): nothing to do, not even an encode.
-            if (state === seen.state && seen.canonical && Object.isFrozen(state)) return
-            yield* commit(seen, yield* prepare(state, needsBytes))
-          }))
-        )
-      ),
-      update: Effect.fn("StateStore.update")((f: (state: Schema.State) => Schema.State) =>
-        modifyEffect((state) => Effect.sync(() => [undefined, f(state)] as const))
-      ),
-      updateEffect: Effect.fn("StateStore.updateEffect")(
-        <E, R>(f: (state: Schema.State) => Effect.Effect<Schema.State, E, R>) =>
-          modifyEffect((state) => Effect.map(f(state), (next) => [undefined, next] as const))
-      ),
-      modify: Effect.fn("StateStore.modify")(<A>(f: (state: Schema.State) => readonly [A, Schema.State]) =>
-        modifyEffect((state) => Effect.sync(() => f(state)))
-      ),
-      modifyEffect: Effect.fn("StateStore.modifyEffect")(modifyEffect),
-      modifyRecord: Effect.fn("StateStore.modifyRecord")(modifyRecord),
+      save: (state) =>
+        Effect.withSpan(
+          Effect.uninterruptibleMask((restore) =>
+            backend.exclusive(Effect.gen(function*() {
+              const seen = yield* restore(current)
+              // The state the content decodes to, already in the form it is written in, and frozen (so not
+              // mutated in place since): nothing to do, not even an encode.
+              if (state === seen.state && seen.canonical && Object.isFrozen(state)) return
+              yield* commit(seen, yield* prepare(state, needsBytes))
+            }))
+          ),
+          "StateStore.save",
+          spanOptions
+        ),
+      update: (f) =>
+        Effect.withSpan(
+          modifyEffect((state) => Effect.sync(() => [undefined, f(state)] as const)),
+          "StateStore.update",
+          spanOptions
+        ),
+      updateEffect: (f) =>
+        Effect.withSpan(
+          modifyEffect((state) => Effect.map(f(state), (next) => [undefined, next] as const)),
+          "StateStore.updateEffect",
+          spanOptions
+        ),
+      modify: (f) => Effect.withSpan(modifyEffect((state) => Effect.sync(() => f(state))), "StateStore.modify", spanOptions),
+      modifyEffect: (f) => Effect.withSpan(modifyEffect(f), "StateStore.modifyEffect", spanOptions),
+      modifyRecord: (map, key, f) => Effect.withSpan(modifyRecord(map, key, f), "StateStore.modifyRecord", spanOptions),
       changes
     }
     return service
