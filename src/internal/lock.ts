@@ -1,4 +1,6 @@
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -401,10 +403,15 @@ class Acquisition {
 
   constructor(readonly service: Service, readonly lockPath: string, readonly timeoutMillis: number) {}
 
-  /** Starts the acquisition; `done` is called once, when `outcome` is set (perhaps at once). */
-  start(done: () => void): void {
-    this.done = done
+  /** Takes the lock if it is free, in this step; otherwise queues, or parks a blocking call, and returns. */
+  begin(): void {
     this.enter()
+  }
+
+  /** `done` is called once `outcome` is set: at once if it is. */
+  whenDone(done: () => void): void {
+    if (this.outcome !== undefined) done()
+    else this.done = done
   }
 
   private finish(outcome: Outcome): void {
@@ -545,34 +552,6 @@ export interface Held {
   readonly isCurrent: () => boolean
 }
 
-/**
- * The uncontended case in one synchronous step: the lock file opened, this
- * process's queue for it empty, the non-blocking flock granted, the file
- * still the one at `lockPath`. Undefined when anything is in the way, and
- * then nothing is held: the general path takes over from the start. An
- * update of a small state costs about a millisecond, and the general
- * path's generators, clock reads and exits were a fifth of its CPU time.
- */
-const takeIfFree = (service: Service, lockPath: string): readonly [Slot, LockFile] | undefined => {
-  // A lock file that cannot be opened is reported by the general path, which tries again.
-  const file = openLockFileNow(service, lockPath)
-  if (file instanceof StateIoError) return undefined
-  const slot = service.slotFor(file.key)
-  const ticket = slot.enter()
-  if (!ticket.granted) {
-    slot.leave(ticket)
-    file.close()
-    return undefined
-  }
-  if (slot.parked === undefined && flockNow(file.fd, LOCK_EX | LOCK_NB) === 0) {
-    if (isCurrent(lockPath, file)) return [slot, file]
-    flockNow(file.fd, LOCK_UN)
-  }
-  slot.pass()
-  file.close()
-  return undefined
-}
-
 const heldOf = (lockPath: string, file: LockFile): Held => ({ path: lockPath, isCurrent: () => isCurrent(lockPath, file) })
 
 export const acquire = (
@@ -580,69 +559,93 @@ export const acquire = (
   lockPath: string,
   timeout: Duration.Duration
 ): Effect.Effect<Held, LockTimeout | StateIoError, Scope.Scope> =>
-  Effect.uninterruptibleMask((restore) => {
-    const free = takeIfFree(service, lockPath)
-    const taken = free === undefined ? waitFor(service, lockPath, timeout, restore) : Effect.succeed(free)
-    return Effect.flatMap(taken, ([slot, file]) => Effect.as(Effect.addFinalizer(() => release(slot, file)), heldOf(lockPath, file)))
-  })
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(
+      take(service, lockPath, timeout, restore),
+      ([slot, file]) => Effect.as(Effect.addFinalizer(() => release(slot, file)), heldOf(lockPath, file))
+    )
+  )
+
+/** Effect's own clock: its `sleep` is a `setTimeout`, which a wait can then set itself. */
+const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
+
+/** `setTimeout`'s longest delay; a longer one is no timeout, as Effect's clock treats it. */
+const maxTimerMillis = 2 ** 31 - 1
 
 /**
- * The general path of `acquire`: through this process's queue, then the
- * kernel's, under the timeout. Called uninterruptibly; only the wait is
- * interruptible. Once it succeeds the caller holds the lock and must
+ * Takes the lock: at once, in one synchronous step, when it is free (the
+ * usual case: no fiber, timer or span), else by waiting under the timeout
+ * (`waitFor`). Called uninterruptibly; `interruptibly` is applied to the
+ * wait alone. Once it succeeds the caller holds the lock and must
  * `release` it.
  */
-const waitFor = (
+const take = (
   service: Service,
   lockPath: string,
   timeout: Duration.Duration,
   interruptibly: <A, E>(wait: Effect.Effect<A, E>) => Effect.Effect<A, E>
 ): Effect.Effect<readonly [Slot, LockFile], LockTimeout | StateIoError> =>
   Effect.suspend(() => {
-    const timeoutMillis = Duration.toMillis(timeout)
-    const acquisition = new Acquisition(service, lockPath, timeoutMillis)
+    const acquisition = new Acquisition(service, lockPath, Duration.toMillis(timeout))
+    acquisition.begin()
+    const outcome = acquisition.outcome
+    if (outcome === undefined) return waitFor(acquisition, timeout, interruptibly)
+    return isLocked(outcome) ? Effect.succeed(outcome) : Effect.fail(outcome)
+  })
+
+/** The wait of an acquisition that `begin` left queued or parked. */
+const waitFor = (
+  acquisition: Acquisition,
+  timeout: Duration.Duration,
+  interruptibly: <A, E>(wait: Effect.Effect<A, E>) => Effect.Effect<A, E>
+): Effect.Effect<readonly [Slot, LockFile], LockTimeout | StateIoError> =>
+  Effect.clockWith((clock) => {
+    const millis = acquisition.timeoutMillis
+    // On Effect's own clock the deadline is a `setTimeout` set here, as its `sleep` would set; on another
+    // clock (a TestClock) it is kept by a fiber sleeping on that clock. A fiber per wait cost about 150 µs
+    // of CPU here, on every contended update.
+    const ownTimer = clock === liveClock && millis <= maxTimerMillis
     const wait = Effect.async<void>((resume) => {
-      let keepAlive: ReturnType<typeof setInterval> | undefined
-      acquisition.start(() => {
-        clearInterval(keepAlive)
+      // The flock thread does not keep the process alive (a program that is done must exit): a fiber that
+      // waits must keep it alive itself, with its deadline's timer or, if there is none, one of its own.
+      const timer = ownTimer
+        ? setTimeout(() => acquisition.expire(), millis)
+        : setInterval(noop, maxTimerMillis)
+      acquisition.whenDone(() => {
+        clearTimeout(timer)
         resume(Effect.void)
       })
-      if (acquisition.outcome !== undefined) return
-      // The flock thread does not keep the process alive (a program that is done must exit), and an unbounded
-      // timeout sets no timer: a fiber that waits must keep it alive itself.
-      keepAlive = setInterval(noop, 2 ** 31 - 1)
       return Effect.sync(() => {
-        clearInterval(keepAlive)
+        clearTimeout(timer)
         acquisition.cancel()
       })
     })
-    // The deadline is kept by one timer fiber on Effect's Clock (so a TestClock drives it), started only when
-    // the lock is not granted at once, and stopped without waiting for it.
-    const timed = timeoutMillis === Infinity ? wait : Effect.flatMap(
-      Effect.forkDaemon(Effect.interruptible(Effect.zipRight(Effect.sleep(timeout), Effect.sync(() => acquisition.expire())))),
+    const timed = ownTimer || millis === Infinity ? wait : Effect.flatMap(
+      Effect.forkDaemon(Effect.interruptible(Effect.zipRight(clock.sleep(timeout), Effect.sync(() => acquisition.expire())))),
       (timer) => Effect.ensuring(wait, Effect.fiberIdWith((id) => Effect.sync(() => timer.unsafeInterruptAsFork(id))))
     )
     return Effect.flatMap(Effect.exit(interruptibly(timed)), (waited) => {
-      const outcome = acquisition.outcome
       if (Exit.isFailure(waited)) {
-        // Granted in the instant the wait was interrupted: not ours to keep.
+        // Interrupted, perhaps before the wait began, or in the instant the lock was granted: not ours to keep.
+        acquisition.cancel()
+        const outcome = acquisition.outcome
         if (isLocked(outcome)) releaseNow(outcome[0], outcome[1])
         return Effect.failCause(waited.cause)
       }
+      const outcome = acquisition.outcome
       if (outcome === undefined) return Effect.dieMessage("the lock wait ended with no outcome")
       return isLocked(outcome) ? Effect.succeed(outcome) : Effect.fail(outcome)
     })
   }).pipe(
-    // A span for the waits only: a free lock is one system call, and a span (with the stack trace it
-    // captures) cost more than taking it.
-    Effect.withSpan("Lock.acquire", { attributes: { lockPath }, captureStackTrace: false })
+    // A span for the waits only: a free lock is one system call, and a span cost more than taking it.
+    Effect.withSpan("Lock.acquire", { attributes: { lockPath: acquisition.lockPath }, captureStackTrace: false })
   )
 
 /**
  * Runs `use` while holding the lock, as `Effect.scoped` around `acquire`
- * would, but with no scope when the lock is free: providing one cost about
- * 15 µs per update, more than taking the lock. `use` runs with the
- * caller's interruptibility; the wait for a held lock is interruptible.
+ * would, but with no scope: providing one cost about 15 µs per update,
+ * more than taking a free lock. `use` runs with the caller's
+ * interruptibility; the wait for a held lock is interruptible.
  */
 export const withLock = <A, E, R>(
   service: Service,
@@ -650,14 +653,9 @@ export const withLock = <A, E, R>(
   timeout: Duration.Duration,
   use: (held: Held) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | LockTimeout | StateIoError, R> =>
-  Effect.uninterruptibleMask((restore) => {
-    const free = takeIfFree(service, lockPath)
-    if (free === undefined) {
-      return Effect.flatMap(
-        waitFor(service, lockPath, timeout, Effect.interruptible),
-        ([slot, file]) => Effect.ensuring(restore(use(heldOf(lockPath, file))), release(slot, file))
-      )
-    }
-    const [slot, file] = free
-    return Effect.ensuring(restore(use(heldOf(lockPath, file))), release(slot, file))
-  })
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(
+      take(service, lockPath, timeout, Effect.interruptible),
+      ([slot, file]) => Effect.ensuring(restore(use(heldOf(lockPath, file))), release(slot, file))
+    )
+  )
