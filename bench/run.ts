@@ -191,7 +191,15 @@ const perWorker = quick ? 100 : 400
  * alternating puts both modes under the same drift.
  */
 const contentionRounds = quick ? 1 : 3
-const warmup = quick ? 20 : 30
+/**
+ * Untimed updates each worker makes on the shared state before the clock
+ * starts. The private warm-up below runs only the uncontended path: with 30
+ * here, the store's processes were still optimising the contended one (the
+ * lock wait, the re-read of another writer's file) during the timed loop
+ * (`--trace-opt`: about 50 functions per process; code space grew 250 kB,
+ * none with 300), as a long-running service is not.
+ */
+const warmup = quick ? 20 : 300
 /** Untimed updates each worker makes first on a private copy, so the timed ones run JIT-optimised code (see the worker). */
 const privateWarmup = quick ? 200 : 1000
 const modes = storeAvailable ? (["floor", "store"] as const) : (["floor"] as const)
@@ -206,8 +214,9 @@ const contend = async (mode: "floor" | "store", p: number): Promise<number> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "incrementum-contention-"))
   try {
     fs.writeFileSync(path.join(dir, "state.json"), generateStateText(10))
-    // Time for P processes to start and warm up on 2 cores before the clock starts.
-    const startAt = Date.now() + 1000 + (privateWarmup > 0 ? 1500 : 250) * p
+    // Time for P processes to start and warm up on 2 cores before the clock starts (a contended update
+    // takes up to about 2 ms there).
+    const startAt = Date.now() + 1000 + (privateWarmup > 0 ? 1500 : 250) * p + 2 * warmup * p
     const outs = await Promise.all(
       Array.from(
         { length: p },
