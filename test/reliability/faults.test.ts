@@ -83,6 +83,18 @@ const typedFailure = <A>(exit: Exit.Exit<A, StateError>): StateError => {
   return failure.value
 }
 
+/** A write's fault: a StateIoError naming the step and the errno, committed only when the rename happened. */
+const expectStepFailure = (failed: Exit.Exit<unknown, StateError>, c: Step & { readonly errno: Errno }) => {
+  const error = typedFailure(failed)
+  expect(error._tag).toBe("StateIoError")
+  if (error._tag !== "StateIoError") return
+  expect(error.operation).toBe(c.expected)
+  expect(error.reason).toContain(c.errno)
+  expect(error.message).toContain(c.expected)
+  // Only a failure after the rename says the new state is in place.
+  expect(error.committed === true).toBe(c.afterRename)
+}
+
 /**
  * Runs `body` with a store on `dir` whose file system fails as `faults` says (a mutable array:
  * empty it to end the faults); returns the exit of the whole scoped run, store teardown included.
@@ -111,7 +123,7 @@ const peer = new FlockPeer()
 afterAll(() => peer.close())
 
 /** A tally of what was tried, for RELIABILITY.md. */
-const tried = { writeFaults: 0, readFaults: 0, closeFaults: 0 }
+const tried = { writeFaults: 0, laterWriteFaults: 0, readFaults: 0, closeFaults: 0 }
 
 describe("a fault at every step of a write", () => {
   const cases = writeSteps.flatMap((step) => ioPaths.flatMap((ioPath) => errnos.map((errno) => ({ ...step, errno, ioPath }))))
@@ -146,14 +158,7 @@ describe("a fault at every step of a write", () => {
     expect(Exit.isSuccess(exit), Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "").toBe(true)
     const { failed, hitsAtFailure, left, retried } = (exit as Exit.Success<any, never>).value
     expect(hitsAtFailure).toBeGreaterThan(0)
-    const error = typedFailure(failed)
-    expect(error._tag).toBe("StateIoError")
-    if (error._tag !== "StateIoError") return
-    expect(error.operation).toBe(c.expected)
-    expect(error.reason).toContain(c.errno)
-    expect(error.message).toContain(c.expected)
-    // Only a failure after the rename says the new state is in place.
-    expect(error.committed === true).toBe(c.afterRename)
+    expectStepFailure(failed, c)
     if (c.operation === "makeDirectory") {
       expect(left.exists).toBe(false)
     } else if (c.afterRename) {
@@ -212,6 +217,58 @@ describe("a fault at every step of a write", () => {
     await freshWrite(dir, "z")
     expect(tempFiles(dir)).toEqual([])
     expect(Object.keys(decodeOrFail(fs.readFileSync(file), "after").repos)).toEqual(expect.arrayContaining(["y", "z"]))
+  })
+})
+
+/**
+ * The steps of a store's later writes: its first write makes the directory and scans for stale temp
+ * files through `FileSystem`; its next ones within the scan's period are one synchronous step of the
+ * store core (`BackendNow`), with error handling of its own.
+ */
+const laterSteps = writeSteps.filter((s) => !["makeDirectory", "readDirectory", "remove"].includes(s.operation))
+
+describe("a fault at every step of a later write (the synchronous path: no directory to make, no scan due)", () => {
+  const cases = laterSteps.flatMap((step) => errnos.map((errno) => ({ ...step, errno })))
+
+  it.each(cases)("$step fails with $errno: StateIoError($expected), old file intact (or new complete), no temp file, store usable after", async (c) => {
+    const dir = path.join(tempDir(), "state")
+    const file = path.join(dir, "state.json")
+    fs.mkdirSync(dir)
+    fs.writeFileSync(file, realistic)
+    const faults: Array<Fault> = []
+    const hits: Array<string> = []
+    const exit = await withStore(dir, faults, hits, "sync", (store) =>
+      Effect.gen(function*() {
+        const first = yield* Effect.exit(store.update(addRepo("w")))
+        const before = fs.readFileSync(file)
+        faults.push({ operation: c.operation, match: matcher(c.where, dir), errno: c.errno })
+        const failed = yield* Effect.exit(store.update(addRepo("x")))
+        const hitsAtFailure = hits.length
+        const left = { bytes: fs.readFileSync(file), temps: tempFiles(dir) }
+        faults.length = 0
+        const retried = yield* Effect.exit(store.update(addRepo("y")))
+        return { first, before, failed, hitsAtFailure, left, retried }
+      }))
+    tried.laterWriteFaults++
+    expect(Exit.isSuccess(exit), Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "").toBe(true)
+    const { before, failed, first, hitsAtFailure, left, retried } = (exit as Exit.Success<any, never>).value
+    expect(Exit.isSuccess(first)).toBe(true)
+    expect(hitsAtFailure).toBeGreaterThan(0)
+    expectStepFailure(failed, c)
+    if (c.afterRename) {
+      const state = decodeOrFail(left.bytes, "after a post-rename fault")
+      expect(Object.keys(state.repos)).toContain("x")
+      expect(Schema.encode(state)).toBe(left.bytes.toString())
+    } else {
+      expect(left.bytes.equals(before)).toBe(true)
+    }
+    expect(left.temps).toEqual([])
+    // Recovery: the next write succeeds and keeps everything, the failed write's part included when its rename happened.
+    expect(Exit.isSuccess(retried), Exit.isFailure(retried) ? Cause.pretty(retried.cause) : "").toBe(true)
+    const expectedRepos = [...Object.keys(decodeOrFail(realistic, "golden").repos), "w"]
+    if (c.afterRename) expectedRepos.push("x")
+    expectedRepos.push("y")
+    expect(Object.keys(decodeOrFail(fs.readFileSync(file), "after recovery").repos).sort()).toEqual(expectedRepos.sort())
   })
 })
 
@@ -294,6 +351,7 @@ describe("a fault while reading", () => {
   it("counts", () => {
     console.log(`fault injection: ${JSON.stringify(tried)}`)
     expect(tried.writeFaults).toBe((writeSteps.length * errnos.length + errnos.length) * ioPaths.length)
+    expect(tried.laterWriteFaults).toBe(laterSteps.length * errnos.length)
     expect(tried.readFaults).toBe(readSteps.length * errnos.length * ioPaths.length)
   })
 })
