@@ -123,7 +123,7 @@ const stampOfStats = (stats: NodeFs.Stats): string => `${stats.dev}:${stats.ino}
 
 /**
  * The stamp of a small file the store read or wrote and did not keep open
- * (see `readSmall`). Never equal to a stat's stamp, so it never says
+ * (see `readSmallNow`). Never equal to a stat's stamp, so it never says
  * "unchanged": without the open file an equal stat proves nothing (an
  * inode number is reused as soon as it is freed), and the store compares
  * the bytes instead.
@@ -403,7 +403,11 @@ export const make = Effect.fnUntraced(function*(options?: {
     return scanForStaleTempFiles
   })
 
-  /** A name for a temp file, `state.json.tmp<digits>` as Go's os.CreateTemp makes them; created exclusively, retried if taken. */
+  /**
+   * A name for a temp file, `state.json.tmp<digits>` as Go's os.CreateTemp
+   * makes them; created exclusively, retried if taken. From `node:crypto`,
+   * not Effect's `Random`: the blocking write is one synchronous step.
+   */
   const tempName = () => path.join(dir, `state.json.tmp${NodeCrypto.randomInt(0, 4_294_967_295)}`)
 
   /** Creates `state.json.tmp<digits>` exclusively, as Go's os.CreateTemp does, open for the current scope. */
