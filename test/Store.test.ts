@@ -7,6 +7,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -359,6 +361,43 @@ describe("layerNode: a lock file removed while held", () => {
     expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag).toBe("LockLost")
     expect(decodeOrFail(fs.readFileSync(path.join(dir, "state.json")), "state.json").unknownFields?.["counter"]).toBe(1)
     expect(tempFiles(dir)).toEqual([])
+  })
+})
+
+describe("layerNode: a load racing a write", () => {
+  it("a load that yields anywhere between its read and its end never takes changes back to an older state", async () => {
+    const dir = tempDir()
+    const version = (state: Schema.State) => Number(state.repos["r0"]?.sourcePath.slice(2) ?? "0")
+    const result = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      // Polling once an hour: only this store's own reads and writes are published.
+      const store = yield* Store.make({ dir, watch: { mode: "poll", pollInterval: "1 hours" } })
+      let written = 0
+      const write = store.modifyRecord("repos", "r0", () =>
+        Effect.sync(() => [undefined, Option.some({ sourcePath: `/v${++written}` })] as const))
+      yield* write
+      const seen: Array<number> = []
+      const subscribed = yield* Deferred.make<void>()
+      yield* Effect.forkScoped(Stream.runForEach(store.changes, (state) =>
+        Effect.zipRight(Effect.sync(() => seen.push(version(state))), Deferred.succeed(subscribed, undefined))))
+      yield* Deferred.await(subscribed)
+      // Effect's runtime yields after a budget of steps: with each budget from 12 to 120 (below about 10 it
+      // makes no progress at all) the load yields at a different point of its way, while the write runs.
+      const stale: Array<number> = []
+      for (let budget = 12; budget <= 120; budget++) {
+        const load = yield* Effect.fork(Effect.withMaxOpsBeforeYield(store.load, budget))
+        const writing = yield* Effect.fork(write)
+        yield* Fiber.join(load)
+        yield* Fiber.join(writing)
+        // The subscriber catches up with the last write; an older state published after it would stay.
+        for (let i = 0; i < 100 && seen[seen.length - 1] !== written; i++) {
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 2)))
+        }
+        if (seen[seen.length - 1] !== written) stale.push(budget)
+      }
+      return { seen, stale }
+    })).pipe(Effect.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))))
+    expect(result.stale).toEqual([])
+    expect(result.seen.filter((v, i) => i > 0 && v < result.seen[i - 1]!)).toEqual([])
   })
 })
 

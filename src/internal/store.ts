@@ -213,22 +213,35 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
     let generation = 0
     /** The bytes of the state last published (not `held`'s: a decode drops that while it runs). */
     let announcedBytes: Uint8Array | undefined
-    /** Synchronous but for forking the close: no interruption can land between the swap and the close. */
+    /**
+     * Swaps `snapshot` in, in the caller's step (a read made in the same
+     * step cannot be overtaken by a write before it is remembered); the
+     * effect returned closes what the old one held and publishes. Nothing
+     * but forking the close and publishing: no interruption can land
+     * between the swap and the close.
+     */
+    const rememberNow = (snapshot: Snapshot, scope: Scope.CloseableScope | undefined): Effect.Effect<Snapshot> => {
+      const old = held
+      held = { snapshot, scope }
+      generation++
+      // A write and a read of that write can both be remembered (the read saw the renamed file before the
+      // write was recorded), and two reads of one file: the same content, announced once.
+      const announced = announcedBytes !== undefined && snapshot.bytes !== undefined &&
+        sameBytes(announcedBytes, snapshot.bytes)
+      announcedBytes = snapshot.bytes
+      return forget(old).pipe(
+        // The state remembered when the publishing runs: a newer one remembered meanwhile (the fiber can
+        // yield between these steps) must not be followed by this older one, the last a subscriber sees.
+        Effect.zipRight(
+          announced || subscribers === 0
+            ? Effect.void
+            : Effect.suspend(() => PubSub.publish(published, (held?.snapshot ?? snapshot).state))
+        ),
+        Effect.as(snapshot)
+      )
+    }
     const remember = (snapshot: Snapshot, scope: Scope.CloseableScope | undefined): Effect.Effect<Snapshot> =>
-      Effect.suspend(() => {
-        const old = held
-        held = { snapshot, scope }
-        generation++
-        // A write and a read of that write can both be remembered (the read saw the renamed file before the
-        // write was recorded), and two reads of one file: the same content, announced once.
-        const announced = announcedBytes !== undefined && snapshot.bytes !== undefined &&
-          sameBytes(announcedBytes, snapshot.bytes)
-        announcedBytes = snapshot.bytes
-        return forget(old).pipe(
-          Effect.zipRight(announced || subscribers === 0 ? Effect.void : PubSub.publish(published, snapshot.state)),
-          Effect.as(snapshot)
-        )
-      })
+      Effect.suspend(() => rememberNow(snapshot, scope))
     const drop = Effect.suspend(() => {
       const old = held
       held = undefined
@@ -359,7 +372,7 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
           return known === undefined ? Effect.dieMessage("backend.now.read gave no content though none was known") : Effect.succeed(known)
         }
         const snapshot = snapshotOf(content, known)
-        return Either.isLeft(snapshot) ? Effect.fail(snapshot.left) : remember(snapshot.right, undefined)
+        return Either.isLeft(snapshot) ? Effect.fail(snapshot.left) : rememberNow(snapshot.right, undefined)
       })
 
     /** Records that `seen`'s bytes are its state's encoding, so that saving that state again costs no encode. */
@@ -385,7 +398,7 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
         if (Either.isLeft(replaced)) return Effect.fail(replaced.left)
         return replaced.right === NotNow
           ? replaceThroughEffects(change, written)
-          : Effect.asVoid(remember(written(replaced.right), undefined))
+          : Effect.asVoid(rememberNow(written(replaced.right), undefined))
       })
 
     /** `replaceThenRemember` through the backend's effects. */
