@@ -462,10 +462,22 @@ class Acquisition {
     const ticket = slot.enter()
     this.ticket = ticket
     if (ticket.granted) return this.lockFile()
-    this.unlisten = granted(ticket)(() => {
+    this.listen(granted(ticket), () => this.lockFile())
+  }
+
+  /**
+   * Listens for `event`; `then` runs once it happened. A listener that
+   * fires at once must not have its own, newer listening overwritten by
+   * the stop function returned afterwards.
+   */
+  private listen(event: Listen, then: () => void): void {
+    let fired = false
+    const unlisten = event(() => {
+      fired = true
       this.unlisten = noop
-      this.lockFile()
+      then()
     })
+    if (!fired) this.unlisten = unlisten
   }
 
   /** Holding the queue's permit: take the file lock, waiting in the kernel's queue through a parked call. */
@@ -500,10 +512,7 @@ class Acquisition {
       slot.parked = call = fresh
     }
     const parked = call
-    this.unlisten = parked.returned(() => {
-      this.unlisten = noop
-      this.returned(parked)
-    })
+    this.listen(parked.returned, () => this.returned(parked))
   }
 
   private returned(call: Parked): void {
@@ -587,7 +596,13 @@ const take = (
 ): Effect.Effect<readonly [Slot, LockFile], LockTimeout | StateIoError> =>
   Effect.suspend(() => {
     const acquisition = new Acquisition(service, lockPath, Duration.toMillis(timeout))
-    acquisition.begin()
+    try {
+      acquisition.begin()
+    } catch (defect) {
+      // A throw from native code (say, binding flock(2)): nothing may stay queued or open.
+      acquisition.cancel()
+      return Effect.die(defect)
+    }
     const outcome = acquisition.outcome
     if (outcome === undefined) return waitFor(acquisition, timeout, interruptibly)
     return isLocked(outcome) ? Effect.succeed(outcome) : Effect.fail(outcome)
@@ -620,11 +635,13 @@ const waitFor = (
         acquisition.cancel()
       })
     })
-    const timed = ownTimer || millis === Infinity ? wait : Effect.flatMap(
+    // The timer fiber is forked and its stop put in place here, uninterruptibly; only the wait is interruptible.
+    const timed = ownTimer || millis === Infinity ? interruptibly(wait) : Effect.flatMap(
       Effect.forkDaemon(Effect.interruptible(Effect.zipRight(clock.sleep(timeout), Effect.sync(() => acquisition.expire())))),
-      (timer) => Effect.ensuring(wait, Effect.fiberIdWith((id) => Effect.sync(() => timer.unsafeInterruptAsFork(id))))
+      (timer) =>
+        Effect.ensuring(interruptibly(wait), Effect.fiberIdWith((id) => Effect.sync(() => timer.unsafeInterruptAsFork(id))))
     )
-    return Effect.flatMap(Effect.exit(interruptibly(timed)), (waited) => {
+    return Effect.flatMap(Effect.exit(timed), (waited) => {
       if (Exit.isFailure(waited)) {
         // Interrupted, perhaps before the wait began, or in the instant the lock was granted: not ours to keep.
         acquisition.cancel()
