@@ -464,8 +464,8 @@ export const make = Effect.fnUntraced(function*(options?: {
   const renameIntoPlace = (name: string, fd: number, keptOpen: boolean) =>
     Effect.descriptorWith((fiber): Effect.Effect<string, StateIoError | LockLost> => {
       if (HashSet.size(fiber.interruptors) > 0) return Effect.interrupt
-      const renamed = renameNow(name, fd, keptOpen)
-      return Either.isLeft(renamed) ? Effect.fail(renamed.left) : Effect.succeed(renamed.right)
+      // An Either is an Effect of its value or its error.
+      return renameNow(name, fd, keptOpen)
     })
 
   /** Creates the temp file as `createTemp` does, with `calls`; the caller closes it. */
@@ -535,8 +535,7 @@ export const make = Effect.fnUntraced(function*(options?: {
       // the update nothing waits, so the interruption is seen now or not at all (see `renameIntoPlace`).
       Effect.descriptorWith((fiber) => {
         if (HashSet.size(fiber.interruptors) > 0) return Effect.interrupt
-        const written = writeSmallNow(change)
-        return Either.isLeft(written) ? Effect.fail(written.left) : Effect.succeed(written.right)
+        return writeSmallNow(change)
       })
     )
 

@@ -166,10 +166,8 @@ const encodedOnDemand = (state: Schema.State): codec.Prepared => {
 
 /** `codec.prepareWrite` as an effect (or only its check, when the backend needs no bytes); a throw inside it is a defect. */
 const prepare = (state: Schema.State, needsBytes: boolean): Effect.Effect<codec.Prepared, InvalidState> =>
-  Effect.suspend(() => {
-    const prepared = needsBytes ? codec.prepareWrite(state) : Either.map(codec.normalize(state), encodedOnDemand)
-    return Either.isLeft(prepared) ? Effect.fail(prepared.left) : Effect.succeed(prepared.right)
-  })
+  // An Either is an Effect of its value or its error.
+  Effect.suspend(() => needsBytes ? codec.prepareWrite(state) : Either.map(codec.normalize(state), encodedOnDemand))
 
 const spanOptions = { captureStackTrace: false } as const
 
@@ -305,13 +303,8 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
      * its bytes are not, or a large state would be held twice).
      */
     const decodeContent = (content: Content, known: Snapshot | undefined): Effect.Effect<Snapshot, CorruptStateFile> =>
-      Effect.zipRight(
-        content._tag === "Bytes" ? drop : Effect.void,
-        Effect.suspend(() => {
-          const snapshot = snapshotOf(content, known)
-          return Either.isLeft(snapshot) ? Effect.fail(snapshot.left) : Effect.succeed(snapshot.right)
-        })
-      )
+      // An Either is an Effect of its value or its error.
+      Effect.zipRight(content._tag === "Bytes" ? drop : Effect.void, Effect.suspend(() => snapshotOf(content, known)))
 
     /**
      * A scope that a read found the content unchanged in, and so holds
