@@ -2,6 +2,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -12,6 +13,7 @@ import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Lock from "../src/Lock.js"
 import * as Schema from "../src/Schema.js"
 import * as Store from "../src/Store.js"
 import { stateStoreContract } from "./contract/StateStoreContract.js"
@@ -434,4 +436,111 @@ describe("layerNode: the directory fsync", () => {
       layer
     ))
   })
+})
+
+describe("layerNode: an update that waited for the lock", () => {
+  const counterIn = (dir: string) =>
+    decodeOrFail(fs.readFileSync(path.join(dir, "state.json")), "state.json").unknownFields?.["counter"]
+
+  /**
+   * Store `holder` (a lock bookkeeping of its own: another process, as far
+   * as the kernel can tell) holds the lock inside an update until `release`
+   * is completed; `inside` is completed once it holds it.
+   */
+  const holding = (dir: string) =>
+    Effect.gen(function*() {
+      const inside = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(Effect.provide(
+        Effect.flatMap(Store.StateStore, (store) =>
+          store.updateEffect((state) =>
+            Effect.zipRight(Deferred.succeed(inside, undefined), Effect.as(Deferred.await(release), increment(state)))
+          )),
+        Store.layerNode({ dir })
+      ))
+      yield* Deferred.await(inside)
+      return { holder, release: Deferred.succeed(release, undefined) }
+    })
+
+  /** Until `n` blocking flock calls are parked in this process (bounded, so a broken build fails rather than hangs). */
+  const parked = (n: number) =>
+    Effect.gen(function*() {
+      for (let waited = 0; Lock.parkedCalls() !== n; waited += 5) {
+        if (waited > 20_000) return yield* Effect.dieMessage(`never saw ${n} parked calls`)
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+      }
+    })
+
+  /** An update by a store of its own (another process), forked once the lock is held, and parked behind it. */
+  const waitingUpdate = (dir: string, f: (state: Schema.State) => Schema.State) =>
+    Effect.gen(function*() {
+      const waiter = yield* Effect.fork(Effect.provide(
+        Effect.flatMap(Store.StateStore, (store) => store.update(f)),
+        Store.layerNode({ dir })
+      ))
+      yield* parked(1)
+      return waiter
+    })
+
+  it.live("writes once the holder lets go; a throwing f is a defect, writes nothing and lets the lock go", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const first = yield* holding(dir)
+      const waiter = yield* waitingUpdate(dir, increment)
+      yield* first.release
+      yield* Fiber.join(first.holder)
+      yield* Fiber.join(waiter)
+      expect(counterIn(dir)).toBe(2)
+
+      const second = yield* holding(dir)
+      const thrower = yield* waitingUpdate(dir, () => {
+        throw new Error("f failed")
+      })
+      yield* second.release
+      yield* Fiber.join(second.holder)
+      const thrown = yield* Fiber.await(thrower)
+      expect(Exit.isFailure(thrown) && Cause.pretty(thrown.cause)).toContain("f failed")
+      expect(counterIn(dir)).toBe(3)
+      // The lock was let go: another update gets it at once.
+      yield* Effect.provide(
+        Effect.flatMap(Store.StateStore, (store) => store.update(increment)),
+        Store.layerNode({ dir, lockTimeout: "5 seconds" })
+      )
+      expect(counterIn(dir)).toBe(4)
+      expect(tempFiles(dir)).toEqual([])
+    }))
+
+  it.live("an update interrupted while it waits writes nothing, and leaves no parked call behind", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const first = yield* holding(dir)
+      const waiter = yield* waitingUpdate(dir, increment)
+      const interrupted = yield* Fiber.interrupt(waiter)
+      expect(Exit.isInterrupted(interrupted)).toBe(true)
+      yield* first.release
+      yield* Fiber.join(first.holder)
+      yield* parked(0)
+      expect(counterIn(dir)).toBe(1)
+      expect(openFilesUnder(dir)).toEqual([])
+    }))
+
+  it.live("a queue of 3 000 updates of one store, all waiting at once, lands every one", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const first = yield* holding(dir)
+      const n = 3_000
+      const all = yield* Effect.fork(Effect.provide(
+        Effect.flatMap(Store.StateStore, (store) =>
+          Effect.forEach(Array.from({ length: n }), () => store.update(increment), {
+            concurrency: "unbounded",
+            discard: true
+          })),
+        Store.layerNode({ dir, lockTimeout: "5 minutes" })
+      ))
+      yield* parked(1)
+      yield* first.release
+      yield* Fiber.join(first.holder)
+      yield* Fiber.join(all)
+      expect(counterIn(dir)).toBe(n + 1)
+    }), 120_000)
 })

@@ -612,5 +612,27 @@ export const make = Effect.fnUntraced(function*(options?: {
     replace,
     watch: Watch.hints(dir, path.basename(statePath), options?.watch)
   }
-  return syncLimit > 0 ? withNow(backend, { read: readNow, replace: replaceNow }) : backend
+  /** `exclusive` with a synchronous body, run the moment the lock is taken (see `Lock.withLockNow`). */
+  const exclusiveNow: BackendNow["exclusive"] = (body) => {
+    const locked = LockInternal.withLockNow(locks, lockPath, lockTimeout, (lock) => {
+      held = lock
+      let rest: ReturnType<typeof body>
+      try {
+        rest = body()
+      } catch (defect) {
+        held = undefined
+        throw defect
+      }
+      if (Exit.isExit(rest)) {
+        held = undefined
+        return rest
+      }
+      return Effect.ensuring(rest, Effect.sync(() => {
+        held = undefined
+      }))
+    })
+    return Effect.suspend(() => dirMade ? locked : Effect.zipRight(ensureDir, locked))
+  }
+
+  return syncLimit > 0 ? withNow(backend, { read: readNow, replace: replaceNow, exclusive: exclusiveNow }) : backend
 })

@@ -4,6 +4,7 @@ import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as HashSet from "effect/HashSet"
 import type * as Scope from "effect/Scope"
 import koffi from "koffi"
 import * as NodeFs from "node:fs"
@@ -260,7 +261,14 @@ class Slot {
     next.granted = true
     const wake = next.wake
     next.wake = undefined
-    wake?.()
+    if (wake === undefined) return
+    // The next acquisition may take the file lock in this call: it must not run its body inside ours (see `Acquisition.locked`).
+    passing++
+    try {
+      wake()
+    } finally {
+      passing--
+    }
   }
 
   /** Idle slots are forgotten, so that a process touching many lock files does not keep them all. */
@@ -271,6 +279,9 @@ class Slot {
     }
   }
 }
+
+/** Set while a permit is being passed on, inside the release of another acquisition. */
+let passing = 0
 
 const granted = (ticket: Ticket): Listen => (wake) => {
   if (ticket.granted) {
@@ -377,9 +388,40 @@ export const isCurrent = (lockPath: string, file: LockFile): boolean => {
   }
 }
 
-type Outcome = readonly [Slot, LockFile] | StateIoError | LockTimeout
+/**
+ * A body run the moment the lock is taken (see `withLockNow`): an `Exit`
+ * when it is done, else the effect left to run holding the lock.
+ */
+type Body = (held: Held) => Effect.Effect<unknown, unknown>
 
-const isLocked = (outcome: Outcome | undefined): outcome is readonly [Slot, LockFile] => Array.isArray(outcome)
+/** `body`, a throw from it a defect. */
+const runBody = (body: Body, held: Held): Effect.Effect<unknown, unknown> => {
+  try {
+    return body(held)
+  } catch (defect) {
+    return Exit.die(defect)
+  }
+}
+
+/**
+ * The lock taken and held: the taker releases it, once it has run `rest`,
+ * what the acquisition's body left to do. `rest` is undefined when no body
+ * ran: none was given, or the lock was taken where a body must not run.
+ */
+class Taken {
+  constructor(
+    readonly slot: Slot,
+    readonly file: LockFile,
+    readonly rest: Effect.Effect<unknown, unknown> | undefined
+  ) {}
+}
+
+/** The acquisition's body ran to its end the moment the lock was taken, and the lock was released in that step. */
+class Ran {
+  constructor(readonly exit: Exit.Exit<unknown, unknown>) {}
+}
+
+type Outcome = Taken | Ran | StateIoError | LockTimeout
 
 /**
  * One wait for the lock, as a state machine of plain callbacks: this
@@ -401,7 +443,12 @@ class Acquisition {
   private unlisten: () => void = noop
   private done: () => void = noop
 
-  constructor(readonly service: Service, readonly lockPath: string, readonly timeoutMillis: number) {}
+  constructor(
+    readonly service: Service,
+    readonly lockPath: string,
+    readonly timeoutMillis: number,
+    readonly body: Body | undefined
+  ) {}
 
   /** Takes the lock if it is free, in this step; otherwise queues, or parks a blocking call, and returns. */
   begin(): void {
@@ -533,14 +580,27 @@ class Acquisition {
     }
   }
 
-  /** The file lock is held, with the queue's permit. */
+  /**
+   * The file lock is held, with the queue's permit. The body, if any, runs
+   * now, in the step that learnt it (the taker's own, or the callback of a
+   * parked call), so no fiber step lies between taking the lock and the
+   * body, nor between its end and the release. Not while a permit is being
+   * passed on: that is inside another acquisition's release, and a queue of
+   * them would nest; the taker's fiber runs it then.
+   */
   private locked(file: LockFile): void {
     const slot = this.slot!
     this.ticket = undefined
-    if (isCurrent(this.lockPath, file)) return this.finish([slot, file])
-    // Removed or replaced while we waited: that file excludes nobody any more; lock the one there now.
+    if (!isCurrent(this.lockPath, file)) {
+      // Removed or replaced while we waited: that file excludes nobody any more; lock the one there now.
+      releaseNow(slot, file)
+      return this.enter()
+    }
+    if (this.body === undefined || passing > 0) return this.finish(new Taken(slot, file, undefined))
+    const rest = runBody(this.body, heldOf(this.lockPath, file))
+    if (!Exit.isExit(rest)) return this.finish(new Taken(slot, file, rest))
     releaseNow(slot, file)
-    this.enter()
+    this.finish(new Ran(rest))
   }
 }
 
@@ -570,8 +630,11 @@ export const acquire = (
 ): Effect.Effect<Held, LockTimeout | StateIoError, Scope.Scope> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(
-      take(service, lockPath, timeout, restore),
-      ([slot, file]) => Effect.as(Effect.addFinalizer(() => release(slot, file)), heldOf(lockPath, file))
+      take(service, lockPath, timeout, restore, undefined),
+      (taken) =>
+        taken instanceof Taken
+          ? Effect.as(Effect.addFinalizer(() => release(taken.slot, taken.file)), heldOf(lockPath, taken.file))
+          : Effect.dieMessage("a lock taken with no body ran one")
     )
   )
 
@@ -592,10 +655,11 @@ const take = (
   service: Service,
   lockPath: string,
   timeout: Duration.Duration,
-  interruptibly: <A, E>(wait: Effect.Effect<A, E>) => Effect.Effect<A, E>
-): Effect.Effect<readonly [Slot, LockFile], LockTimeout | StateIoError> =>
+  interruptibly: <A, E>(wait: Effect.Effect<A, E>) => Effect.Effect<A, E>,
+  body: Body | undefined
+): Effect.Effect<Taken | Ran, LockTimeout | StateIoError> =>
   Effect.suspend(() => {
-    const acquisition = new Acquisition(service, lockPath, Duration.toMillis(timeout))
+    const acquisition = new Acquisition(service, lockPath, Duration.toMillis(timeout), body)
     try {
       acquisition.begin()
     } catch (defect) {
@@ -605,15 +669,19 @@ const take = (
     }
     const outcome = acquisition.outcome
     if (outcome === undefined) return waitFor(acquisition, timeout, interruptibly)
-    return isLocked(outcome) ? Effect.succeed(outcome) : Effect.fail(outcome)
+    return settled(outcome)
   })
+
+/** What an acquisition came to, as the taker's effect. */
+const settled = (outcome: Outcome): Effect.Effect<Taken | Ran, LockTimeout | StateIoError> =>
+  outcome instanceof Taken || outcome instanceof Ran ? Effect.succeed(outcome) : Effect.fail(outcome)
 
 /** The wait of an acquisition that `begin` left queued or parked. */
 const waitFor = (
   acquisition: Acquisition,
   timeout: Duration.Duration,
   interruptibly: <A, E>(wait: Effect.Effect<A, E>) => Effect.Effect<A, E>
-): Effect.Effect<readonly [Slot, LockFile], LockTimeout | StateIoError> =>
+): Effect.Effect<Taken | Ran, LockTimeout | StateIoError> =>
   Effect.clockWith((clock) => {
     const millis = acquisition.timeoutMillis
     // On Effect's own clock the deadline is a `setTimeout` set here, as its `sleep` would set; on another
@@ -643,15 +711,18 @@ const waitFor = (
     )
     return Effect.flatMap(Effect.exit(timed), (waited) => {
       if (Exit.isFailure(waited)) {
-        // Interrupted, perhaps before the wait began, or in the instant the lock was granted: not ours to keep.
+        // Interrupted, perhaps before the wait began, or in the instant the lock was granted: not ours to keep,
+        // unless the body ran when it was granted. Then what it did stands (the interruption stays the fiber's),
+        // and what it left to do is finished holding the lock.
         acquisition.cancel()
         const outcome = acquisition.outcome
-        if (isLocked(outcome)) releaseNow(outcome[0], outcome[1])
+        if (outcome instanceof Ran || (outcome instanceof Taken && outcome.rest !== undefined)) return settled(outcome)
+        if (outcome instanceof Taken) releaseNow(outcome.slot, outcome.file)
         return Effect.failCause(waited.cause)
       }
       const outcome = acquisition.outcome
       if (outcome === undefined) return Effect.dieMessage("the lock wait ended with no outcome")
-      return isLocked(outcome) ? Effect.succeed(outcome) : Effect.fail(outcome)
+      return settled(outcome)
     })
   }).pipe(
     // A span for the waits only: a free lock is one system call, and a span cost more than taking it.
@@ -672,7 +743,44 @@ export const withLock = <A, E, R>(
 ): Effect.Effect<A, E | LockTimeout | StateIoError, R> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(
-      take(service, lockPath, timeout, Effect.interruptible),
-      ([slot, file]) => Effect.ensuring(restore(use(heldOf(lockPath, file))), release(slot, file))
+      take(service, lockPath, timeout, Effect.interruptible, undefined),
+      (taken) =>
+        taken instanceof Taken
+          ? Effect.ensuring(restore(use(heldOf(lockPath, taken.file))), release(taken.slot, taken.file))
+          : Effect.dieMessage("a lock taken with no body ran one")
     )
   )
+
+/** Runs `body` in this step unless the fiber was interrupted. */
+const unlessInterrupted = <A, E>(body: () => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.descriptorWith((fiber) => HashSet.size(fiber.interruptors) > 0 ? Effect.interrupt : body())
+
+/**
+ * Runs `body` holding the lock, uninterruptibly, called in the very step
+ * the lock is taken: the caller's, when the lock is free, or the callback
+ * that learns that a parked wait got it. A contended lock is then held for
+ * the body's own work, not for the fiber's steps that would resume it
+ * first (about 80 µs here, each time the lock changes hands). When `body`
+ * returns an `Exit` the lock is released in that same step; any other
+ * effect is run by the fiber, holding the lock, and the lock released after.
+ *
+ * `body` may run outside any fiber, so it must be synchronous code that
+ * needs no fiber (what it leaves for the fiber may be anything). Only the
+ * wait is interruptible, as in `withLock`: a fiber interrupted before the
+ * lock is taken runs nothing; once `body` ran, what it did stands.
+ */
+export const withLockNow = <A, E>(
+  service: Service,
+  lockPath: string,
+  timeout: Duration.Duration,
+  body: (held: Held) => Effect.Effect<A, E>
+): Effect.Effect<A, E | LockTimeout | StateIoError> =>
+  Effect.uninterruptible(unlessInterrupted(() =>
+    Effect.flatMap(take(service, lockPath, timeout, Effect.interruptible, body), (taken) => {
+      if (taken instanceof Ran) return taken.exit as Exit.Exit<A, E>
+      // Taken where the body must not run (see `Acquisition.locked`): the fiber runs it, still holding the lock.
+      const rest = (taken.rest as Effect.Effect<A, E> | undefined) ??
+        unlessInterrupted(() => runBody(body, heldOf(lockPath, taken.file)) as Effect.Effect<A, E>)
+      return Effect.ensuring(rest, release(taken.slot, taken.file))
+    })
+  ))
