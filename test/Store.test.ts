@@ -10,6 +10,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -522,6 +523,66 @@ describe("layerNode: an update that waited for the lock", () => {
       yield* parked(0)
       expect(counterIn(dir)).toBe(1)
       expect(openFilesUnder(dir)).toEqual([])
+    }))
+
+  /** A tracer that records every span it starts, with its name, parent and attributes, and whether it ended. */
+  const recordingTracer = () => {
+    const spans: Array<Tracer.Span & { ended: boolean }> = []
+    let ids = 0
+    const tracer = Tracer.make({
+      span: (name, parent, context, links, startTime, kind) => {
+        const attributes = new Map<string, unknown>()
+        const span = {
+          _tag: "Span" as const,
+          name,
+          spanId: `span${++ids}`,
+          traceId: "trace",
+          parent,
+          context,
+          status: { _tag: "Started" as const, startTime },
+          attributes,
+          links,
+          sampled: true,
+          kind,
+          ended: false,
+          end: () => {
+            span.ended = true
+          },
+          attribute: (key: string, value: unknown) => void attributes.set(key, value),
+          event: () => {},
+          addLinks: () => {}
+        }
+        spans.push(span)
+        return span
+      },
+      context: (f) => f()
+    })
+    return { tracer, spans }
+  }
+
+  it.live("the update's span has the lock wait's span as a child, with the lock's path; a free lock has none", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const { tracer, spans } = recordingTracer()
+      const first = yield* holding(dir)
+      const waiter = yield* Effect.withTracer(waitingUpdate(dir, increment), tracer)
+      yield* first.release
+      yield* Fiber.join(first.holder)
+      yield* Fiber.join(waiter)
+      const update = spans.find((span) => span.name === "StateStore.update")
+      const wait = spans.find((span) => span.name === "Lock.acquire")
+      expect(update?.ended).toBe(true)
+      expect(wait?.ended).toBe(true)
+      expect(Option.map(wait!.parent, (parent) => parent.spanId)).toEqual(Option.some(update!.spanId))
+      expect(wait!.attributes.get("lockPath")).toBe(path.join(dir, "state.lock"))
+
+      spans.length = 0
+      yield* Effect.withTracer(
+        Effect.provide(Effect.flatMap(Store.StateStore, (store) => store.update(increment)), Store.layerNode({ dir })),
+        tracer
+      )
+      expect(spans.map((span) => span.name)).toEqual(["StateStore.update"])
+      expect(counterIn(dir)).toBe(3)
     }))
 
   it.live("a queue of 3 000 updates of one store, all waiting at once, lands every one", () =>
