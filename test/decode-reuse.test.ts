@@ -96,7 +96,14 @@ const hostileTop = (key: string) => [
   `\n  "extra": {\n    "${key}": [0]\n  }`,
   `\n  "jobs": {\n    "${key}": {}\n  }`,
   `\n  "opencode_sessions": {\n    "${key}": [0]\n  }`,
-  `\n  "extra": "[3]"`
+  `\n  "extra": "[3]"`,
+  `\n  "extra": 1.5e3`,
+  `\n  "extra": -0`,
+  `\n  "extra": "a\\"b"`,
+  `\n  "extra": tru`,
+  `\n  "extra": "x" 1`,
+  `\n  "extra": "\n"`,
+  `\n  "extra": 01`
 ]
 
 /** One text edit of a canonical file, its choices made by `seed`. */
@@ -275,6 +282,18 @@ describe("records whose bytes did not change are the previous objects", () => {
         if (name !== "jobs" || key !== jobId(3)) expect(record).toBe((previous[name] as Records)[key])
       }
     }
+  })
+
+  it("members this version does not know, with scalar values, before and between the maps: the records are still reused", () => {
+    const text = generateStateText(10)
+    const previous = decodeOrThrow(Buffer.from(text), codec.emptyState)
+    // As a newer writer would put them, sorted among the maps: before "jobs", and between "repos" and "workspaces".
+    const edited = `{\n  "a_counter": 17,\n  "a_flag": true,\n  "a_name": "x",${text.slice(1)}`
+      .replace(/\n  "workspaces": /, "\n  \"version\": null,\n  \"workspaces\": ")
+    const decoded = decodeOrThrow(Buffer.from(edited), previous)
+    expect(decoded).toStrictEqual(decodeOrThrow(Buffer.from(edited)))
+    expect({ ...decoded.unknownFields }).toStrictEqual({ a_counter: 17, a_flag: true, a_name: "x", version: null })
+    for (const name of maps) expect(decoded[name]).toBe(previous[name])
   })
 
   it("a record read with a legacy key is never reused: the flag is the full decode's", () => {

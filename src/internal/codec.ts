@@ -345,6 +345,11 @@ export const decode = (
 //   `JSON.parse` took whole). So each token stands where a value of that
 //   member of that map is expected, as its span stood in the input, and the
 //   skeleton parses if and only if the input does.
+// - A top-level member this version does not know, whose value is a number,
+//   a literal or a string without a backslash, is copied as it is: outside
+//   a string no bracket, brace, quote or comma is in it, and a string ends
+//   at its next quote, so it holds no token and hides no structure; a value
+//   that is not JSON makes the skeleton's parse fail, as the input's would.
 // - The tail may hold anything, a later duplicate of a map or of a member
 //   among it. Members are resolved after the parse, last one wins, as in
 //   `JSON.parse`. A parsed member is taken for a token only when it is an
@@ -457,6 +462,29 @@ const keyAt = (b: Buffer, at: number): string | undefined => {
   return b.toString("utf8", at + 1, close)
 }
 
+/**
+ * Where a scalar value starting at `at` ends: a string with no backslash
+ * (it ends at the next quote), or a run of the bytes a number or a literal
+ * (true, false, null) is made of. What it holds is not checked: the
+ * skeleton is parsed, and a value that is not JSON fails that parse, which
+ * gives up the reusing decode.
+ */
+const scalarEnd = (b: Buffer, at: number): number | undefined => {
+  if (b[at] === QUOTE) {
+    const close = b.indexOf(QUOTE, at + 1)
+    if (close === -1) return undefined
+    for (let k = at + 1; k < close; k++) if (b[k] === BACKSLASH) return undefined
+    return close + 1
+  }
+  let end = at
+  while (end < b.length && isScalarByte(b[end]!)) end++
+  return end === at ? undefined : end
+}
+
+/** `-`, `+`, `.`, a digit or an ASCII letter. */
+const isScalarByte = (c: number): boolean =>
+  c === 0x2d || c === 0x2b || c === 0x2e || (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a)
+
 /** Whether `b` holds `known` at `at`; an empty `known` is a view into memory handed back to `BytePool`, which says nothing. */
 const holds = (b: Buffer, at: number, known: Buffer | undefined): known is Buffer =>
   known !== undefined && known.length > 0 && at + known.length <= b.length &&
@@ -504,8 +532,21 @@ const cut = (b: Buffer, previous: Schema.State): { readonly skeleton: string; re
     // At a top-level member's line.
     if (!lineAt(b, at, 2, QUOTE)) break
     const name = keyAt(b, at + 3)
-    const map = name === undefined ? undefined : stateKeys[name]
-    if (map === undefined || b[keyEnd] !== OPEN) break
+    if (name === undefined) break
+    const map = stateKeys[name]
+    if (map === undefined) {
+      // A member this version does not know (a newer writer's, say) whose value is a number, a literal or a string
+      // without escapes: copied into the skeleton as it is, so the records after it are still cut out.
+      const end = scalarEnd(b, keyEnd)
+      if (end === undefined) break
+      skeleton += b.toString("utf8", at, end)
+      at = end
+      if (b[at] !== COMMA) break
+      skeleton += ","
+      at++
+      continue
+    }
+    if (b[keyEnd] !== OPEN) break
     skeleton += `\n  "${name}": {`
     at = keyEnd + 1
     betweenMembers = false
