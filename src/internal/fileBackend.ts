@@ -9,7 +9,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -21,6 +20,7 @@ import { CorruptStateFile, LockLost, StateIoError } from "../StateError.js"
 import type { Backend, Content } from "../Store.js"
 import * as BytePool from "./bytePool.js"
 import * as codec from "./codec.js"
+import { unlessInterrupted } from "./interruption.js"
 import * as LockInternal from "./lock.js"
 import { type BackendNow, NotNow, withNow } from "./store.js"
 import * as Watch from "./watch.js"
@@ -462,11 +462,8 @@ export const make = Effect.fnUntraced(function*(options?: {
    * did.
    */
   const renameIntoPlace = (name: string, fd: number, keptOpen: boolean) =>
-    Effect.descriptorWith((fiber): Effect.Effect<string, StateIoError | LockLost> => {
-      if (HashSet.size(fiber.interruptors) > 0) return Effect.interrupt
-      // An Either is an Effect of its value or its error.
-      return renameNow(name, fd, keptOpen)
-    })
+    // An Either is an Effect of its value or its error.
+    unlessInterrupted((): Effect.Effect<string, StateIoError | LockLost> => renameNow(name, fd, keptOpen))
 
   /** Creates the temp file as `createTemp` does, with `calls`; the caller closes it. */
   const createTempNow = (): Either.Either<{ readonly name: string; readonly fd: number }, StateIoError> => {
@@ -533,10 +530,7 @@ export const make = Effect.fnUntraced(function*(options?: {
       removeStaleTempFiles,
       // The scan waits for the pool: an update interrupted meanwhile writes nothing. From here to the end of
       // the update nothing waits, so the interruption is seen now or not at all (see `renameIntoPlace`).
-      Effect.descriptorWith((fiber) => {
-        if (HashSet.size(fiber.interruptors) > 0) return Effect.interrupt
-        return writeSmallNow(change)
-      })
+      unlessInterrupted(() => writeSmallNow(change))
     )
 
   /**

@@ -4,7 +4,6 @@ import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as HashSet from "effect/HashSet"
 import type * as Scope from "effect/Scope"
 import koffi from "koffi"
 import * as NodeFs from "node:fs"
@@ -12,6 +11,7 @@ import * as NodePath from "node:path"
 import { isMainThread } from "node:worker_threads"
 import { LockTimeout, StateIoError } from "../StateError.js"
 import { FlockThreads } from "./flockThreads.js"
+import { unlessInterrupted } from "./interruption.js"
 
 const LOCK_EX = 2
 const LOCK_NB = 4
@@ -630,11 +630,8 @@ export const acquire = (
 ): Effect.Effect<Held, LockTimeout | StateIoError, Scope.Scope> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(
-      take(service, lockPath, timeout, restore, undefined),
-      (taken) =>
-        taken instanceof Taken
-          ? Effect.as(Effect.addFinalizer(() => release(taken.slot, taken.file)), heldOf(lockPath, taken.file))
-          : Effect.dieMessage("a lock taken with no body ran one")
+      takeLock(service, lockPath, timeout, restore),
+      (taken) => Effect.as(Effect.addFinalizer(() => release(taken.slot, taken.file)), heldOf(lockPath, taken.file))
     )
   )
 
@@ -671,6 +668,14 @@ const take = (
     if (outcome === undefined) return waitInSpan(acquisition, timeout, interruptibly)
     return settled(outcome)
   })
+
+/** `take` with no body: it comes to `Taken` or fails, since only a body's acquisition can come to `Ran`. */
+const takeLock = (
+  service: Service,
+  lockPath: string,
+  timeout: Duration.Duration,
+  interruptibly: <A, E>(wait: Effect.Effect<A, E>) => Effect.Effect<A, E>
+) => take(service, lockPath, timeout, interruptibly, undefined) as Effect.Effect<Taken, LockTimeout | StateIoError>
 
 /** What an acquisition came to, as the taker's effect. */
 const settled = (outcome: Outcome): Effect.Effect<Taken | Ran, LockTimeout | StateIoError> =>
@@ -757,17 +762,10 @@ export const withLock = <A, E, R>(
 ): Effect.Effect<A, E | LockTimeout | StateIoError, R> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(
-      take(service, lockPath, timeout, Effect.interruptible, undefined),
-      (taken) =>
-        taken instanceof Taken
-          ? Effect.ensuring(restore(use(heldOf(lockPath, taken.file))), release(taken.slot, taken.file))
-          : Effect.dieMessage("a lock taken with no body ran one")
+      takeLock(service, lockPath, timeout, Effect.interruptible),
+      (taken) => Effect.ensuring(restore(use(heldOf(lockPath, taken.file))), release(taken.slot, taken.file))
     )
   )
-
-/** Runs `body` in this step unless the fiber was interrupted. */
-const unlessInterrupted = <A, E>(body: () => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.descriptorWith((fiber) => HashSet.size(fiber.interruptors) > 0 ? Effect.interrupt : body())
 
 /**
  * Runs `body` holding the lock, uninterruptibly, called in the very step

@@ -2,7 +2,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
-import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Scope from "effect/Scope"
@@ -11,6 +10,7 @@ import type * as Schema from "../Schema.js"
 import type { CorruptStateFile, InvalidState, LockLost, StateError, StateIoError } from "../StateError.js"
 import type { Backend, Change, Content, RecordIn, RecordMap, StateStoreService } from "../Store.js"
 import * as codec from "./codec.js"
+import { unlessInterrupted } from "./interruption.js"
 
 /**
  * What a `BackendNow` call returns when it cannot serve the call at once
@@ -396,10 +396,6 @@ export const makeWith = (backend: Backend): Effect.Effect<StateStoreService, nev
       Effect.sync(() => {
         if (held !== undefined && held.snapshot === seen) held = { ...held, snapshot: { ...seen, canonical: true } }
       })
-
-    /** Runs `body` in this step unless the fiber was interrupted: an update interrupted before its write writes nothing. */
-    const unlessInterrupted = <A, E>(body: () => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      Effect.descriptorWith((fiber) => HashSet.size(fiber.interruptors) > 0 ? Effect.interrupt : body())
 
     /**
      * Lets the snapshot go, has the backend make `change` the content, and
