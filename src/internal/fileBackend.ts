@@ -578,6 +578,11 @@ export const make = Effect.fnUntraced(function*(options?: {
       )
     })
 
+  /** Forgets the lock once the body that held it is over. */
+  const forgetLock = Effect.sync(() => {
+    held = undefined
+  })
+
   /** Creates the directory (0755) if missing; once it succeeded, not again: a round trip saved on every update. */
   let dirMade = false
   const ensureDir = Effect.suspend(() =>
@@ -598,35 +603,28 @@ export const make = Effect.fnUntraced(function*(options?: {
         // The bookkeeping passed in, not provided: providing a service costs a context patch per update.
         LockInternal.withLock(locks, lockPath, lockTimeout, (lock) => {
           held = lock
-          return Effect.ensuring(body, Effect.sync(() => {
-            held = undefined
-          }))
+          return Effect.ensuring(body, forgetLock)
         })
       ),
     replace,
     watch: Watch.hints(dir, path.basename(statePath), options?.watch)
   }
   /** `exclusive` with a synchronous body, run the moment the lock is taken (see `Lock.withLockNow`). */
-  const exclusiveNow: BackendNow["exclusive"] = (body) => {
-    const locked = LockInternal.withLockNow(locks, lockPath, lockTimeout, (lock) => {
-      held = lock
-      let rest: ReturnType<typeof body>
-      try {
-        rest = body()
-      } catch (defect) {
-        held = undefined
-        throw defect
-      }
-      if (Exit.isExit(rest)) {
-        held = undefined
-        return rest
-      }
-      return Effect.ensuring(rest, Effect.sync(() => {
-        held = undefined
-      }))
-    })
-    return Effect.suspend(() => dirMade ? locked : Effect.zipRight(ensureDir, locked))
-  }
+  const exclusiveNow: BackendNow["exclusive"] = (body) =>
+    Effect.zipRight(
+      ensureDir,
+      LockInternal.withLockNow(locks, lockPath, lockTimeout, (lock) => {
+        held = lock
+        let rest: ReturnType<typeof body> | undefined
+        try {
+          rest = body()
+          return Exit.isExit(rest) ? rest : Effect.ensuring(rest, forgetLock)
+        } finally {
+          // The body is over, unless it left the rest to the fiber, which forgets the lock once that is done.
+          if (rest === undefined || Exit.isExit(rest)) held = undefined
+        }
+      })
+    )
 
   return syncLimit > 0 ? withNow(backend, { read: readNow, replace: replaceNow, exclusive: exclusiveNow }) : backend
 })
