@@ -560,7 +560,7 @@ describe("layerNode: an update that waited for the lock", () => {
     return { tracer, spans }
   }
 
-  it.live("the update's span has the lock wait's span as a child, with the lock's path; a free lock has none", () =>
+  it.live("the update's span is the caller's child and has the lock wait's span as a child, with the lock's path; a free lock has none", () =>
     Effect.gen(function*() {
       const dir = tempDir()
       const { tracer, spans } = recordingTracer()
@@ -578,10 +578,15 @@ describe("layerNode: an update that waited for the lock", () => {
 
       spans.length = 0
       yield* Effect.withTracer(
-        Effect.provide(Effect.flatMap(Store.StateStore, (store) => store.update(increment)), Store.layerNode({ dir })),
+        Effect.provide(
+          Effect.flatMap(Store.StateStore, (store) => Effect.withSpan(store.update(increment), "caller")),
+          Store.layerNode({ dir })
+        ),
         tracer
       )
-      expect(spans.map((span) => span.name)).toEqual(["StateStore.update"])
+      expect(spans.map((span) => span.name)).toEqual(["caller", "StateStore.update"])
+      // The caller's span is the update's parent.
+      expect(Option.map(spans[1]!.parent, (parent) => parent.spanId)).toEqual(Option.some(spans[0]!.spanId))
       expect(counterIn(dir)).toBe(3)
     }))
 

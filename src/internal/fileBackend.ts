@@ -610,7 +610,7 @@ export const make = Effect.fnUntraced(function*(options?: {
     watch: Watch.hints(dir, path.basename(statePath), options?.watch)
   }
   /** `exclusive` with a synchronous body, run the moment the lock is taken (see `Lock.withLockNow`). */
-  const exclusiveNow: BackendNow["exclusive"] = (body) =>
+  const exclusiveNow: BackendNow["exclusive"] = (body, parent) =>
     Effect.zipRight(
       ensureDir,
       LockInternal.withLockNow(locks, lockPath, lockTimeout, (lock) => {
@@ -623,7 +623,7 @@ export const make = Effect.fnUntraced(function*(options?: {
           // The body is over, unless it left the rest to the fiber, which forgets the lock once that is done.
           if (rest === undefined || Exit.isExit(rest)) held = undefined
         }
-      })
+      }, parent)
     )
 
   return syncLimit > 0 ? withNow(backend, { read: readNow, replace: replaceNow, exclusive: exclusiveNow }) : backend

@@ -5,6 +5,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import koffi from "koffi"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
@@ -653,7 +654,8 @@ const take = (
   lockPath: string,
   timeout: Duration.Duration,
   interruptibly: <A, E>(wait: Effect.Effect<A, E>) => Effect.Effect<A, E>,
-  body: Body | undefined
+  body: Body | undefined,
+  parent?: Tracer.AnySpan
 ): Effect.Effect<Taken | Ran, LockTimeout | StateIoError> =>
   Effect.suspend(() => {
     const acquisition = new Acquisition(service, lockPath, Duration.toMillis(timeout), body)
@@ -665,7 +667,7 @@ const take = (
       return Effect.die(defect)
     }
     const outcome = acquisition.outcome
-    if (outcome === undefined) return waitInSpan(acquisition, timeout, interruptibly)
+    if (outcome === undefined) return waitInSpan(acquisition, timeout, interruptibly, parent)
     return settled(outcome)
   })
 
@@ -735,18 +737,25 @@ const waitFor = (
  * `waitFor` in a span: for the waits only (a free lock is one system call,
  * and a span cost more than taking it). Not made the parent span of the
  * wait, which starts no span of its own: providing a parent copies and
- * compares the fiber's whole context, about 10 µs of every contended update here.
+ * compares the fiber's whole context, about 10 µs of every contended update
+ * here. The span's parent is `parent` when given, else the fiber's span.
  */
 const waitInSpan = (
   acquisition: Acquisition,
   timeout: Duration.Duration,
-  interruptibly: <A, E>(wait: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  interruptibly: <A, E>(wait: Effect.Effect<A, E>) => Effect.Effect<A, E>,
+  parent: Tracer.AnySpan | undefined
 ): Effect.Effect<Taken | Ran, LockTimeout | StateIoError> =>
   Effect.useSpan(
     "Lock.acquire",
-    { attributes: { lockPath: acquisition.lockPath }, captureStackTrace: false },
+    parent === undefined ? waitSpanOptions(acquisition) : { ...waitSpanOptions(acquisition), parent },
     () => waitFor(acquisition, timeout, interruptibly)
   )
+
+const waitSpanOptions = (acquisition: Acquisition) => ({
+  attributes: { lockPath: acquisition.lockPath },
+  captureStackTrace: false
+})
 
 /**
  * Runs `use` while holding the lock, as `Effect.scoped` around `acquire`
@@ -779,16 +788,19 @@ export const withLock = <A, E, R>(
  * `body` may run outside any fiber, so it must be synchronous code that
  * needs no fiber (what it leaves for the fiber may be anything). Only the
  * wait is interruptible, as in `withLock`: a fiber interrupted before the
- * lock is taken runs nothing; once `body` ran, what it did stands.
+ * lock is taken runs nothing; once `body` ran, what it did stands. A wait's
+ * span is a child of `parent` when given (the caller's own span, passed
+ * rather than provided: see `waitInSpan`).
  */
 export const withLockNow = <A, E>(
   service: Service,
   lockPath: string,
   timeout: Duration.Duration,
-  body: (held: Held) => Effect.Effect<A, E>
+  body: (held: Held) => Effect.Effect<A, E>,
+  parent?: Tracer.AnySpan
 ): Effect.Effect<A, E | LockTimeout | StateIoError> =>
   Effect.uninterruptible(unlessInterrupted(() =>
-    Effect.flatMap(take(service, lockPath, timeout, Effect.interruptible, body), (taken) => {
+    Effect.flatMap(take(service, lockPath, timeout, Effect.interruptible, body, parent), (taken) => {
       if (taken instanceof Ran) return taken.exit as Exit.Exit<A, E>
       // Taken where the body must not run (see `Acquisition.locked`): the fiber runs it, still holding the lock.
       const rest = (taken.rest as Effect.Effect<A, E> | undefined) ??
