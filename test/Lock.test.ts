@@ -206,6 +206,28 @@ describe("Lock", () => {
         expect(yield* prober.ask(`try ${lockPath}`)).toBe("free")
       }))
 
+    live("a shorter deadline set while a longer one is pending fires on time, and the longer wait goes on", () =>
+      Effect.gen(function*() {
+        // The process keeps every wait's deadline with one timer: a wait that starts later but ends sooner
+        // must move it, or it would wait as long as the first.
+        const [longPath, shortPath] = [tempLock(), tempLock()]
+        const [longHolder, shortHolder] = [yield* pythonPeer, yield* pythonPeer]
+        expect(yield* longHolder.ask(`hold ${longPath}`)).toBe("locked")
+        expect(yield* shortHolder.ask(`hold ${shortPath}`)).toBe("locked")
+        const long = yield* Effect.fork(Effect.scoped(Effect.as(Lock.acquire(longPath, { timeout: "60 seconds" }), "locked")))
+        yield* eventually("the long wait to park", () => Lock.parkedCalls() === 1)
+        const error = yield* Effect.flip(
+          Effect.scoped(Lock.acquire(shortPath, { timeout: "300 millis" })).pipe(
+            Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("the short deadline did not fire") })
+          )
+        )
+        expect(error).toBeInstanceOf(LockTimeout)
+        expect(yield* Fiber.poll(long)).toEqual(Option.none())
+        expect(yield* longHolder.ask("release")).toBe("released")
+        expect(yield* Fiber.join(long)).toBe("locked")
+        expect(yield* shortHolder.ask("release")).toBe("released")
+      }))
+
     live("a python3 holder makes us wait and fail with LockTimeout; once it lets go, we get the lock", () =>
       Effect.gen(function*() {
         const lockPath = tempLock()
@@ -515,23 +537,30 @@ describe("Lock", () => {
         expect(yield* holder.ask("release")).toBe("released")
       }))
 
-    live("a program waiting with no timeout stays alive until it gets the lock (nothing else keeps it alive)", () =>
-      Effect.gen(function*() {
-        const lockPath = tempLock()
-        const holder = yield* pythonPeer
-        expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
-        const exited = yield* Effect.async<{ code: number | null; stdout: string }>((resume) => {
-          const child = execFile(process.execPath, [path.join(fixtures, "wait-forever.mjs"), lockPath], { timeout: 30_000 })
-          let stdout = ""
-          child.stdout!.on("data", (chunk: Buffer) => {
-            stdout += chunk.toString()
-            // Let go only once the child waits, and a while after: long enough for an unkept process to end.
-            if (stdout === "waiting\n") setTimeout(() => Effect.runFork(holder.ask("release")), 1_000)
+    for (const timeout of ["infinity", "10 minutes"]) {
+      live(
+        `a program waiting with timeout ${timeout} stays alive until it gets the lock, then exits (nothing else keeps it alive)`,
+        () =>
+        Effect.gen(function*() {
+          const lockPath = tempLock()
+          const holder = yield* pythonPeer
+          expect(yield* holder.ask(`hold ${lockPath}`)).toBe("locked")
+          const exited = yield* Effect.async<{ code: number | null; stdout: string }>((resume) => {
+            // Killed after 30 s: a deadline that kept the process alive after the wait would hold it 10 minutes.
+            const child = execFile(process.execPath, [path.join(fixtures, "wait-forever.mjs"), lockPath, timeout], {
+              timeout: 30_000
+            })
+            let stdout = ""
+            child.stdout!.on("data", (chunk: Buffer) => {
+              stdout += chunk.toString()
+              // Let go only once the child waits, and a while after: long enough for an unkept process to end.
+              if (stdout === "waiting\n") setTimeout(() => Effect.runFork(holder.ask("release")), 1_000)
+            })
+            child.on("exit", (code) => resume(Effect.succeed({ code, stdout })))
           })
-          child.on("exit", (code) => resume(Effect.succeed({ code, stdout })))
-        })
-        expect(exited).toEqual({ code: 0, stdout: "waiting\nlocked\n" })
-      }))
+          expect(exited).toEqual({ code: 0, stdout: "waiting\nlocked\n" })
+        }))
+    }
   })
 
   describe("across processes", () => {
