@@ -101,9 +101,9 @@ const hookExit = (): void => {
 /**
  * One open description of the lock file, opened with Node's synchronous
  * calls: flock(2) needs a real descriptor, which only Node's file system
- * gives, and a synchronous close can be made from the native callback
- * without starting a fiber. The flock belongs to the description, so
- * closing it also drops the lock.
+ * gives, and a synchronous close can be made from the callback that
+ * learns a parked call returned, without starting a fiber. The flock
+ * belongs to the description, so closing it also drops the lock.
  */
 interface LockFile {
   readonly fd: number
@@ -719,14 +719,17 @@ class Deadlines {
   private fire(): void {
     this.timer = undefined
     const now = monotonicMillis()
+    const due: Array<Acquisition> = []
     let next = Infinity
     for (const deadline of this.pending) {
       if (deadline.at <= now) {
         this.pending.delete(deadline)
-        deadline.acquisition.expire()
+        due.push(deadline.acquisition)
       } else next = Math.min(next, deadline.at)
     }
     if (next !== Infinity) this.set(next)
+    // Expired once the timer is set again: whatever an expiry starts finds the timer as it is.
+    for (const acquisition of due) acquisition.expire()
   }
 }
 
@@ -804,14 +807,13 @@ const waitInSpan = (
 ): Effect.Effect<Taken | Ran, LockTimeout | StateIoError> =>
   Effect.useSpan(
     "Lock.acquire",
-    parent === undefined ? waitSpanOptions(acquisition) : { ...waitSpanOptions(acquisition), parent },
+    {
+      attributes: { lockPath: acquisition.lockPath },
+      captureStackTrace: false,
+      ...(parent === undefined ? undefined : { parent })
+    },
     () => waitFor(acquisition, timeout, interruptibly)
   )
-
-const waitSpanOptions = (acquisition: Acquisition) => ({
-  attributes: { lockPath: acquisition.lockPath },
-  captureStackTrace: false
-})
 
 /**
  * Runs `use` while holding the lock, as `Effect.scoped` around `acquire`
