@@ -126,6 +126,107 @@ describe("StateEvent.diff", () => {
     }).pipe(Effect.runSync))
 })
 
+describe("StateEvent.fieldEvents", () => {
+  const recordSchemas = {
+    Job: Schema.Job,
+    JobChange: Schema.JobChange,
+    JobCommit: Schema.JobCommit,
+    JobReview: Schema.JobReview,
+    JobOpencodeSession: Schema.JobOpencodeSession,
+    OpencodeSession: Schema.OpencodeSession,
+    WorkspaceInfo: Schema.WorkspaceInfo,
+    RepoInfo: Schema.RepoInfo
+  } as const
+
+  it("places every field of every record schema, and nothing else", () => {
+    for (const [kind, schema] of Object.entries(recordSchemas)) {
+      const fields = Object.keys(schema.fields).filter((name) => name !== "unknownFields").sort()
+      expect([kind, Object.keys(StateEvent.fieldEvents[kind as keyof typeof recordSchemas]).sort()]).toEqual([kind, fields])
+    }
+  })
+
+  // One state before, and one with only the named field changed, for every field `fieldEvents` says an event reports.
+  const commit: Schema.JobCommit = { commitId: "c1", draftMessage: "m", opencodeSessionId: "s1", createdAt: Timestamp.zero }
+  const review: Schema.JobReview = { outcome: "REQUEST_CHANGES", opencodeSessionId: "s2", reviewedAt: t("2026-01-02T00:00:00Z") }
+  const change: Schema.JobChange = { changeId: "ch1", commits: [commit], createdAt: Timestamp.zero }
+  const fullJob: Schema.Job = { ...job, changes: [change], opencodeSessions: [{ purpose: "implement", id: "s1" }] }
+  const base: Schema.State = {
+    ...withJob(Schema.empty, fullJob),
+    workspaces: { "r/ws1": workspace },
+    opencodeSessions: { "r/s1": { ...session, status: "completed" } }
+  }
+  const jobWith = (patch: Partial<Schema.Job>): Schema.State => withJob(base, { ...fullJob, ...patch })
+  const { opencodeSessions: _, ...jobWithoutSessions } = fullJob
+  const noJobSessions = withJob(base, jobWithoutSessions)
+  const commitWith = (patch: Partial<Schema.JobCommit>) => jobWith({ changes: [{ ...change, commits: [{ ...commit, ...patch }] }] })
+  const sessionWith = (patch: Partial<Schema.OpencodeSession>): Schema.State => ({
+    ...base,
+    opencodeSessions: { "r/s1": { ...session, status: "completed", ...patch } }
+  })
+  const acquired = (patch: Partial<Schema.WorkspaceInfo>): Schema.State => ({
+    ...base,
+    workspaces: { "r/ws1": { ...workspace, status: "acquired", ...patch } }
+  })
+  const cases: Record<string, readonly [Schema.State, Schema.State]> = {
+    "Job.todoId": [Schema.empty, base],
+    "Job.agent": [Schema.empty, base],
+    "Job.stage": [base, jobWith({ stage: "testing" })],
+    "Job.opencodeSessions": [base, jobWith({ opencodeSessions: [...fullJob.opencodeSessions!, { purpose: "review", id: "s2" }] })],
+    "Job.changes": [base, jobWith({ changes: [change, { changeId: "ch2", createdAt: Timestamp.zero }] })],
+    "Job.projectReview": [base, jobWith({ projectReview: review })],
+    "Job.status": [base, jobWith({ status: "failed" })],
+    "Job.completedAt": [base, jobWith({ completedAt: t("2026-01-03T00:00:00Z") })],
+    "JobChange.commits": [base, jobWith({ changes: [{ ...change, commits: [commit, { ...commit, commitId: "c2" }] }] })],
+    "JobCommit.testsPassed": [commitWith({ testsPassed: false }), commitWith({ testsPassed: true })],
+    "JobCommit.review": [base, commitWith({ review })],
+    "JobReview.outcome": [commitWith({ review }), commitWith({ review: { ...review, outcome: "ACCEPT" } })],
+    "JobReview.reviewedAt": [commitWith({ review }), commitWith({ review: { ...review, reviewedAt: t("2026-01-04T00:00:00Z") } })],
+    "JobOpencodeSession.purpose": [noJobSessions, base],
+    "JobOpencodeSession.id": [base, jobWith({ opencodeSessions: [{ purpose: "implement", id: "s9" }] })],
+    "OpencodeSession.status": [base, sessionWith({ status: "failed" })],
+    "OpencodeSession.exitCode": [sessionWith({ status: "active" }), sessionWith({ exitCode: 3 })],
+    "WorkspaceInfo.purpose": [base, acquired({ purpose: "review" })],
+    "WorkspaceInfo.status": [base, acquired({})],
+    "WorkspaceInfo.acquiredByPid": [base, acquired({ acquiredByPid: 7 })],
+    "WorkspaceInfo.acquiredAt": [acquired({}), acquired({ acquiredAt: t("2026-01-05T00:00:00Z") })],
+    "RepoInfo.sourcePath": [base, { ...base, repos: { r: { sourcePath: "/src/r" } } }]
+  }
+  const reported = Object.entries(StateEvent.fieldEvents).flatMap(([kind, fields]) =>
+    Object.entries(fields as Record<string, StateEvent.FieldCoverage>).flatMap(([name, coverage]) =>
+      "none" in coverage ? [] : [[`${kind}.${name}`, coverage] as const]
+    )
+  )
+
+  it("has a case below for every field an event reports", () => {
+    expect(reported.map(([name]) => name).filter((name) => !(name in cases))).toEqual([])
+  })
+
+  it.each(reported)("a change of %s makes an event it names", (name, coverage) => {
+    const [before, after] = cases[name]!
+    const made = tags(StateEvent.diff(before, after))
+    expect([name, made.some((tag) => coverage.includes(tag))]).toEqual([name, true])
+  })
+
+  it("tests run, a job's session and a session's status outside active each make their own event", () => {
+    expect(StateEvent.diff(commitWith({}), commitWith({ testsPassed: true }))).toEqual([
+      new StateEvent.TestsRecorded({ jobId: "job-1", repo: "r", changeId: "ch1", commitId: "c1", passed: true })
+    ])
+    // Unchanged on a later write: no repeat.
+    expect(StateEvent.diff(commitWith({ testsPassed: true }), commitWith({ testsPassed: true }))).toEqual([])
+    expect(StateEvent.diff(noJobSessions, base)).toEqual([
+      new StateEvent.JobSessionAdded({ jobId: "job-1", repo: "r", purpose: "implement", sessionId: "s1" })
+    ])
+    expect(StateEvent.diff({ ...base, opencodeSessions: {} }, base)).toEqual([
+      new StateEvent.SessionStatusChanged({ key: "r/s1", repo: "r", sessionId: "s1", to: "completed" })
+    ])
+    expect(StateEvent.diff(base, sessionWith({ status: "failed" }))).toEqual([
+      new StateEvent.SessionStatusChanged({ key: "r/s1", repo: "r", sessionId: "s1", from: "completed", to: "failed" })
+    ])
+    // Into and out of active stay SessionStarted and SessionEnded alone.
+    expect(tags(StateEvent.diff(base, sessionWith({ status: "active" })))).toEqual(["SessionStarted"])
+  })
+})
+
 describe("StateEvent.stream", () => {
   it.effect("the first state is the baseline; the writes' events follow, from the memory store", () =>
     Effect.gen(function*() {

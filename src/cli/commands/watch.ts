@@ -36,6 +36,10 @@ export const renderEvent = (event: StateEvent.StateEvent): string => {
       return `job ${event.jobId} change ${event.changeId} added`
     case "CommitAdded":
       return `job ${event.jobId} commit ${event.commitId} on change ${event.changeId}`
+    case "TestsRecorded":
+      return `job ${event.jobId} tests ${event.passed ? "passed" : "failed"} on commit ${event.commitId}`
+    case "JobSessionAdded":
+      return `job ${event.jobId} session ${event.sessionId} started for ${event.purpose}`
     case "ReviewRecorded":
       return `job ${event.jobId} review ${event.outcome} ${
         event.commitId === undefined ? "of the project" : `of commit ${event.commitId}`
@@ -54,6 +58,8 @@ export const renderEvent = (event: StateEvent.StateEvent): string => {
       return `session ${event.key} ended${event.status === undefined ? "" : ` ${event.status}`}${
         event.exitCode === undefined ? "" : ` (exit ${event.exitCode})`
       }`
+    case "SessionStatusChanged":
+      return `session ${event.key} ${event.from === undefined ? "recorded" : `status ${event.from} ->`} ${event.to}`
     case "RepoAdded":
       return `repo ${event.name} added (${event.sourcePath})`
   }
