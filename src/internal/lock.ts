@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
-import koffi from "koffi"
+import { createRequire } from "node:module"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { isMainThread } from "node:worker_threads"
@@ -17,35 +17,48 @@ import { unlessInterrupted } from "./interruption.js"
 const LOCK_EX = 2
 const LOCK_NB = 4
 const LOCK_UN = 8
-// From koffi's table rather than Linux's numbers: EWOULDBLOCK is 35 on macOS.
-const EINTR = koffi.os.errno["EINTR"] ?? 4
-const EWOULDBLOCK = koffi.os.errno["EWOULDBLOCK"] ?? koffi.os.errno["EAGAIN"] ?? 11
-
 type Flock = (fd: number, operation: number) => number
 
-interface Libc {
+/** What the lock needs of libc, through koffi. */
+interface Native {
   readonly flock: Flock
   readonly strerror: (errno: number) => string
+  /** errno as koffi read it right after this thread's last native call. */
+  readonly errno: () => number
+  readonly exit: (code: number) => void
+  // From koffi's table rather than Linux's numbers: EWOULDBLOCK is 35 on macOS.
+  readonly EINTR: number
+  readonly EWOULDBLOCK: number
+  readonly errnoNames: ReadonlyMap<number, string>
 }
 
-// Bound on first use, so that importing the library (e.g. for its codec) needs no libc symbols.
-let libc: Libc | undefined
-const c = (): Libc => {
-  if (libc === undefined) {
-    const lib = koffi.load(null)
-    libc = {
-      flock: lib.func("int flock(int, int)") as unknown as Flock,
-      strerror: lib.func("const char *strerror(int)") as unknown as (errno: number) => string
-    }
+const loadNative = (): Native => {
+  // Loaded on the first lock rather than at import: importing the package (for its codec or
+  // schemas, say) must not load a native library.
+  const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi")
+  const lib = koffi.load(null)
+  const table = koffi.os.errno
+  const errnoNames = new Map<number, string>()
+  for (const [name, value] of Object.entries(table)) if (!errnoNames.has(value)) errnoNames.set(value, name)
+  return {
+    flock: lib.func("int flock(int, int)") as unknown as Flock,
+    strerror: lib.func("const char *strerror(int)") as unknown as (errno: number) => string,
+    errno: () => koffi.errno(),
+    exit: lib.func("void _exit(int)") as unknown as (code: number) => void,
+    EINTR: table["EINTR"] ?? 4,
+    EWOULDBLOCK: table["EWOULDBLOCK"] ?? table["EAGAIN"] ?? 11,
+    errnoNames
   }
-  return libc
 }
 
-const errnoNames = new Map<number, string>()
-for (const [name, value] of Object.entries(koffi.os.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name)
+const native: () => Native = (() => {
+  const loaded: Array<Native> = []
+  return () => loaded[0] ?? (loaded[0] = loadNative())
+})()
 
 /** "EBADF: Bad file descriptor": the form Node uses, so reasons read alike whichever layer failed. */
-const describeErrno = (errno: number): string => `${errnoNames.get(errno) ?? `errno ${errno}`}: ${c().strerror(errno)}`
+const describeErrno = (errno: number): string =>
+  `${native().errnoNames.get(errno) ?? `errno ${errno}`}: ${native().strerror(errno)}`
 
 /**
  * flock(2) for operations that cannot block (LOCK_NB, LOCK_UN), retried on
@@ -53,10 +66,11 @@ const describeErrno = (errno: number): string => `${errnoNames.get(errno) ?? `er
  * this thread, before any other native code can overwrite it.
  */
 const flockNow = (fd: number, operation: number): number => {
+  const { EINTR, errno, flock } = native()
   for (;;) {
-    if (c().flock(fd, operation) === 0) return 0
-    const errno = koffi.errno()
-    if (errno !== EINTR) return errno
+    if (flock(fd, operation) === 0) return 0
+    const error = errno()
+    if (error !== EINTR) return error
   }
 }
 
@@ -66,16 +80,13 @@ let parkedInProcess = 0
 /** How many blocking flock calls are parked right now, over every `Locks` service of the process. */
 export const parkedCalls = (): number => parkedInProcess
 
-let exitFn: ((code: number) => void) | undefined
-
 /**
  * libc `_exit`: ends the process without joining threads, which Node
  * otherwise does at exit, so a parked flock would hold the process open.
  * stdout and stderr need no flushing: on Linux Node writes them synchronously.
  */
 export const exitImmediately = (code: number): never => {
-  exitFn ??= koffi.load(null).func("void _exit(int)") as unknown as (code: number) => void
-  exitFn(code)
+  native().exit(code)
   throw new Error("unreachable: _exit returned")
 }
 
@@ -160,7 +171,7 @@ class Parked {
   private settle(error: unknown, result: number, errno: number): void {
     if (error == null && result === 0) {
       this.status = "locked"
-    } else if (error == null && errno === EINTR && this.wake !== undefined) {
+    } else if (error == null && errno === native().EINTR && this.wake !== undefined) {
       try {
         return this.start()
       } catch (cause) {
@@ -544,7 +555,7 @@ class Acquisition {
       // then waited for in the kernel's queue, as the Go tool waits.
       const errno = flockNow(file.fd, LOCK_EX | LOCK_NB)
       if (errno === 0) return this.locked(file)
-      if (errno !== EWOULDBLOCK) {
+      if (errno !== native().EWOULDBLOCK) {
         file.close()
         return this.fail(new StateIoError({ operation: "flock", path: this.lockPath, reason: describeErrno(errno) }))
       }
